@@ -1,0 +1,49 @@
+"""The `docker run` argument list: a pure function, so the hardening can be read and tested without Docker."""
+
+LABEL = "safecode"  # every container of ours carries --label safecode=1
+WORKDIR = "/app"
+SCRIPT = "main.py"
+OPEN_FILES = 256
+FILE_SIZE = 1 << 20  # bytes; nothing in the sandbox is writable, this is a second wall
+
+
+def build_args(code_dir, *, name, uid, limits, image, stdin=False, command=None):
+    """Return the argument list that runs `command` (default: python3 main.py) in a hardened container.
+
+    `code_dir` is the host folder holding main.py, mounted read-only at /app. `uid` is an unprivileged
+    user id for this run only, so the per-user process limit below is this run's alone.
+    """
+    if command is None:
+        command = ["python3", SCRIPT]
+    args = [
+        # The seeds' flags, in their order.
+        "docker", "run", "--rm",                 # the daemon removes it when it ends
+        "--network", "none",                     # no way out, no way in
+        "--memory", limits.memory,
+        "--cpus", str(limits.cpus),
+        "--pids-limit", str(limits.pids),        # a fork bomb stops here
+        "--read-only",                           # root filesystem read-only
+        "-v", f"{code_dir}:{WORKDIR}:ro",        # the code, read-only too
+        "-w", WORKDIR,
+        # What the seeds lack.
+        "--name", name,                          # so we can kill it: killing the client does not
+        "--label", f"{LABEL}=1",                 # so `safecode cleanup` finds ours after a crash
+        "--pull", "never",                       # only the image we built or were given
+        "--memory-swap", limits.memory,          # equal to memory: no swap to escape into
+        "--ipc", "none",                         # no /dev/shm: no writable scratch space at all
+        "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges",   # no setuid way back to root
+        "--user", f"{uid}:{uid}",                # never root
+        "--log-driver", "none",                  # output flows to us only, never into a log on disk
+        "--ulimit", f"nofile={OPEN_FILES}:{OPEN_FILES}",
+        "--ulimit", f"nproc={limits.pids}:{limits.pids}",
+        "--ulimit", "core=0:0",
+        "--ulimit", f"fsize={FILE_SIZE}:{FILE_SIZE}",
+        "--env", "PYTHONUNBUFFERED=1",           # output printed before a kill is not lost in a buffer
+        "--env", "PYTHONDONTWRITEBYTECODE=1",
+    ]
+    if stdin:
+        args.append("-i")                       # stdin only when there is some
+    args.append(image)
+    args.extend(command)
+    return [str(arg) for arg in args]

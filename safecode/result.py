@@ -1,0 +1,24 @@
+"""The outcome of one run: a frozen value, whatever happened to the program."""
+
+from dataclasses import dataclass
+
+STATUSES = ("ok", "error", "timeout", "oom", "output_limit")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a program did. `status` names the first of: timeout, output_limit, oom, error, ok."""
+
+    stdout: str
+    stderr: str
+    exit_code: "int | None"  # None when the program was killed before it exited
+    status: str
+    timed_out: bool = False
+    oom_killed: bool = False
+    truncated: bool = False
+    duration: float = 0.0  # seconds, wall clock, as seen by the caller
+
+    @property
+    def ok(self):
+        """True when the program ran to the end and exited 0."""
+        return self.status == "ok"
