@@ -30,6 +30,7 @@ def build_args(code_dir, *, name, uid, limits, image, stdin=False, command=None)
         "--label", f"{LABEL}=1",                 # so `safecode cleanup` finds ours after a crash
         "--pull", "never",                       # only the image we built or were given
         "--memory-swap", limits.memory,          # equal to memory: no swap to escape into
+        "--init",                                # a tiny PID 1: signals and orphans behave as on a host
         "--ipc", "none",                         # no /dev/shm: no writable scratch space at all
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",   # no setuid way back to root

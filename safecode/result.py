@@ -22,3 +22,15 @@ class Result:
     def ok(self):
         """True when the program ran to the end and exited 0."""
         return self.status == "ok"
+
+
+def stop_reason(result, limits):
+    """One sentence on why the sandbox stopped the program, or "" when it ran to its end."""
+    if result.timed_out:
+        unit = "second" if limits.timeout == 1 else "seconds"
+        return f"Execution timed out after {limits.timeout:g} {unit}."
+    if result.truncated:
+        return f"Output went over {limits.max_output} bytes; the program was stopped."
+    if result.oom_killed:
+        return f"Out of memory: the program was killed at the {limits.memory} limit."
+    return ""

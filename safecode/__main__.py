@@ -1,0 +1,105 @@
+"""The command line: python -m safecode run|doctor|image|cleanup."""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from . import engine
+from .doctor import doctor
+from .errors import SafecodeError
+from .image import default_image, ensure_image
+from .limits import Limits
+from .result import stop_reason
+from .sandbox import Sandbox
+
+# Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).
+STOPPED_EXIT = {"timeout": 124, "oom": 137, "output_limit": 141}
+ERROR_EXIT = 2  # safecode itself could not run the program, or the command line was wrong
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except (SafecodeError, ValueError, OSError) as error:
+        print(f"safecode: {error}", file=sys.stderr)
+        return ERROR_EXIT
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m safecode", description="Run untrusted Python in Docker.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a script, or code given with -c, in a sandbox")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("script", nargs="?", help="the Python file to run ('-' reads it from stdin)")
+    source.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
+    run.add_argument("--input", metavar="FILE", help="the program's standard input ('-': our own stdin)")
+    run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    run.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds (default %(default)s)")
+    run.add_argument("--memory", default=Limits.memory, help="RAM, e.g. 256m (default %(default)s)")
+    run.add_argument("--cpus", type=float, default=Limits.cpus, help="CPU share (default %(default)s)")
+    run.add_argument("--pids", type=int, default=Limits.pids, help="processes (default %(default)s)")
+    run.add_argument("--max-output", type=int, default=Limits.max_output, help="bytes (default %(default)s)")
+    run.add_argument("--image", default=None, help=f"sandbox image (default {default_image()})")
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("doctor", help="check that Docker answers and the sandbox holds")
+    check.add_argument("--image", default=None)
+    check.set_defaults(command=lambda args: 0 if doctor(Sandbox(image=args.image)) else 1)
+
+    image = commands.add_parser("image", help="make the sandbox image exist (never pulls at run time)")
+    image.add_argument("--image", default=None, help=f"name (default {default_image()})")
+    image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
+    image.set_defaults(command=_image)
+
+    cleanup = commands.add_parser("cleanup", help="remove every safecode container (after a crash)")
+    cleanup.set_defaults(command=_cleanup)
+    return parser
+
+
+def _read(path):
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _run(args):
+    code = args.code if args.code is not None else _read(args.script).decode("utf-8", "replace")
+    stdin = _read(args.input) if args.input else b""
+    sandbox = Sandbox(
+        timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
+        max_output=args.max_output, image=args.image,
+    )
+    result = sandbox.execute(code, stdin=stdin)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(result), "ok": result.ok}, indent=2))
+    else:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        if reason := stop_reason(result, sandbox.limits):
+            print(f"safecode: {reason}", file=sys.stderr)
+    return STOPPED_EXIT.get(result.status, result.exit_code)
+
+
+def _image(args):
+    how = ensure_image(args.image, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr))
+    print(f"{args.image or default_image()}: {how}")
+    return 0
+
+
+def _cleanup(args):
+    names = engine.ours()
+    if names:
+        engine.remove(*names, attempts=1)
+    print(f"removed {len(names)} container(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

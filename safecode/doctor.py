@@ -1,0 +1,124 @@
+"""`python -m safecode doctor`: check on the real host that Docker answers and the sandbox really holds."""
+
+import shutil
+
+from . import engine
+from .errors import SafecodeError
+from .sandbox import Sandbox
+
+# Each probe prints one word the check expects; anything else means the wall did not hold.
+_NETWORK = """
+import socket
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    print("open")
+except OSError:
+    print("blocked")
+"""
+_READ_ONLY = """
+for path in ("/tmp/x", "/app/x", "/dev/shm/x", "/x"):
+    try:
+        open(path, "w").close()
+        print("writable", path)
+        break
+    except OSError:
+        pass
+else:
+    print("read-only")
+"""
+_IDENTITY = """
+import os
+caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff", "CapPrm", "CapBnd"))]
+print("root" if os.getuid() == 0 else "user", "caps" if any(int(c, 16) for c in caps) else "nocaps")
+"""
+_MEMORY = "x = bytearray(512 * 1024 * 1024)\nprint('allocated')"
+_PROCESSES = """
+import threading, time
+count = 0
+try:
+    for _ in range(1000):
+        threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+        count += 1
+except RuntimeError:
+    pass
+print("capped" if count < 1000 else "uncapped")
+"""
+
+
+def _check_cli():
+    if not shutil.which("docker"):
+        return False, engine.NO_CLI
+    proc = engine.docker("version", "--format", "{{.Client.Version}}", timeout=10)
+    return True, f"docker {proc.stdout.strip() or '(version unknown)'}"
+
+
+def _check_daemon():
+    proc = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10)
+    if proc.returncode:
+        return False, proc.stderr.strip()
+    return True, f"Docker Engine {proc.stdout.strip()}"
+
+
+def _check_image(sandbox):
+    if engine.image_exists(sandbox.image):
+        return True, sandbox.image
+    return False, f"{sandbox.image} is missing: build it with 'python -m safecode image'"
+
+
+def _probe(code, expected, **limits):
+    def check(sandbox):
+        result = Sandbox(image=sandbox.image, **limits).execute(code)
+        got = result.stdout.strip()
+        if got == expected:
+            return True, got
+        return False, f"expected {expected!r}, got {got!r} ({result.status}) {result.stderr.strip()[-200:]}"
+
+    return check
+
+
+def _check_memory(sandbox):
+    result = Sandbox(image=sandbox.image, memory="64m").execute(_MEMORY)
+    if result.oom_killed:
+        return True, "512 MiB in a 64m sandbox: killed by the OOM killer"
+    return False, f"512 MiB allocated in a 64m sandbox ({result.status}) {result.stdout.strip()}"
+
+
+def _check_timeout(sandbox):
+    before = set(engine.ours())
+    result = Sandbox(image=sandbox.image, timeout=1).execute("while True: pass")
+    left = set(engine.ours()) - before
+    if result.timed_out and not left:
+        return True, f"stopped after {result.duration:.1f} s and removed"
+    return False, f"timed_out={result.timed_out}, containers left: {sorted(left)}"
+
+
+CHECKS = [
+    ("docker CLI", lambda sandbox: _check_cli()),
+    ("Docker daemon", lambda sandbox: _check_daemon()),
+    ("sandbox image", _check_image),
+    ("hello run", _probe("print('hello')", "hello")),
+    ("network blocked", _probe(_NETWORK, "blocked")),
+    ("filesystem read-only (/, /tmp, /app, /dev/shm)", _probe(_READ_ONLY, "read-only")),
+    ("not root, no capabilities", _probe(_IDENTITY, "user nocaps")),
+    ("memory limit enforced", _check_memory),
+    ("process limit enforced", _probe(_PROCESSES, "capped")),
+    ("timed-out container gone", _check_timeout),
+]
+
+
+def doctor(sandbox=None, *, out=print):
+    """Run every check, print a line for each and a verdict; True when all pass."""
+    sandbox = sandbox or Sandbox()
+    failed = 0
+    for title, check in CHECKS:
+        try:
+            ok, detail = check(sandbox)
+        except SafecodeError as error:
+            ok, detail = False, str(error)
+        failed += not ok
+        out(f"[{'ok' if ok else 'FAIL'}] {title}: {detail}")
+        if not ok and title in ("docker CLI", "Docker daemon", "sandbox image"):
+            break  # nothing further can run
+    verdict = "all checks passed: the sandbox holds" if not failed else f"{failed} check(s) failed"
+    out(verdict)
+    return not failed

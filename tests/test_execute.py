@@ -1,0 +1,356 @@
+"""execute() against a real Docker Engine: the seeds' examples and every way a run can go wrong."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
+from safecode import engine
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+
+def run(code, **options):
+    return execute(textwrap.dedent(code), **options)
+
+
+# The seeds' examples -----------------------------------------------------------------------------
+
+
+def test_hello():
+    result = run("print(2+2)")
+    assert (result.stdout, result.stderr, result.exit_code, result.status) == ("4\n", "", 0, "ok")
+    assert result.ok and not (result.timed_out or result.oom_killed or result.truncated)
+    assert 0 < result.duration < 10
+
+
+def test_range():
+    assert run("for i in range(1, 11): print(i)").stdout == "".join(f"{i}\n" for i in range(1, 11))
+
+
+def test_infinite_loop_times_out_with_partial_output():
+    result = run(
+        """
+        import sys
+        print("before", flush=True)
+        print("to stderr", file=sys.stderr)
+        while True:
+            pass
+        """,
+        timeout=2,
+    )
+    assert result.timed_out and result.status == "timeout" and result.exit_code is None
+    assert result.stdout == "before\n" and result.stderr == "to stderr\n"
+    assert 2 <= result.duration < 8
+
+
+def test_memory_bomb_is_oom_killed():
+    result = run('x = "a" * 1000000000\nprint("done")')
+    assert result.oom_killed and result.status == "oom" and result.exit_code is None
+    assert "done" not in result.stdout
+
+
+def test_memory_limit_is_the_one_asked_for():
+    code = "x = bytearray(200 * 1024 * 1024)\nprint('fits')"
+    assert run(code).oom_killed
+    assert run(code, memory="400m").stdout == "fits\n"
+
+
+def test_network_is_blocked():
+    result = run(
+        """
+        import socket
+        try:
+            socket.gethostbyname("example.com")
+        except OSError as error:
+            print("dns", type(error).__name__)
+        try:
+            socket.create_connection(("1.1.1.1", 80), timeout=2)
+        except OSError as error:
+            print("tcp", type(error).__name__)
+        print(sorted(name for _, name in socket.if_nameindex()))
+        """
+    )
+    assert result.stdout.splitlines() == ["dns gaierror", "tcp OSError", "['lo']"]
+
+
+@pytest.mark.parametrize("path", ["/tmp/test.txt", "/app/test.txt", "/app/main.py", "/dev/shm/x", "/test.txt"])
+def test_nothing_is_writable(path):
+    result = run(f"open({path!r}, 'w').write('hello')\nprint('wrote')")
+    assert result.status == "error" and "wrote" not in result.stdout
+    assert "OSError" in result.stderr or "FileNotFoundError" in result.stderr or "PermissionError" in result.stderr
+
+
+def test_not_root_and_no_capabilities():
+    result = run(
+        """
+        import os
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        print(os.getuid(), os.getgid(), status["CapEff"].strip(), status["CapBnd"].strip(), status["NoNewPrivs"].strip())
+        """
+    )
+    uid, gid, effective, bounding, no_new_privs = result.stdout.split()
+    assert int(uid) >= 100_000 and uid == gid
+    assert int(effective, 16) == 0 and int(bounding, 16) == 0 and no_new_privs == "1"
+
+
+def test_each_run_has_its_own_user():
+    uids = {run("import os; print(os.getuid())").stdout for _ in range(3)}
+    assert len(uids) == 3
+
+
+def test_host_environment_does_not_reach_the_container(monkeypatch):
+    monkeypatch.setenv("SAFECODE_TEST_SECRET", "hunter2")
+    result = run("import os; print(sorted(os.environ.items()))")
+    assert "hunter2" not in result.stdout and "SAFECODE_TEST_SECRET" not in result.stdout
+
+
+def test_program_runs_as_main_py_in_app():
+    result = run("import sys, os; print(__name__, sys.argv, sys.path[0], os.getcwd())")
+    assert result.stdout == "__main__ ['main.py'] /app /app\n"
+
+
+# Exit codes ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code, exit_code",
+    [
+        ("import sys; sys.exit(3)", 3),
+        ("raise ValueError('boom')", 1),
+        ("import os; os._exit(42)", 42),
+        ("import sys; sys.exit(125)", 125),  # Docker's own codes, used by the program: still the program's
+        ("import sys; sys.exit(127)", 127),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", 143),
+        ("syntax error here", 1),
+    ],
+)
+def test_exit_codes_are_the_programs(code, exit_code):
+    result = run(code)
+    assert (result.exit_code, result.status, result.ok) == (exit_code, "error", False)
+
+
+def test_traceback_reaches_stderr():
+    result = run("def f():\n    raise KeyError('missing')\nf()")
+    assert "Traceback" in result.stderr and "KeyError: 'missing'" in result.stderr and result.stdout == ""
+
+
+# Output -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
+def test_flood_is_cut_at_the_limit(stream):
+    result = run(f"import sys\nwhile True: print('x' * 1000, file={stream})", max_output=100_000)
+    assert result.truncated and result.status == "output_limit" and result.exit_code is None
+    assert len(result.stdout) + len(result.stderr) == 100_000
+    assert result.duration < 8
+
+
+def test_flood_on_both_streams_shares_one_budget():
+    result = run(
+        """
+        import sys
+        while True:
+            sys.stdout.write("o" * 4096)
+            sys.stderr.write("e" * 4096)
+        """,
+        max_output=200_000,
+    )
+    assert result.truncated and len(result.stdout) + len(result.stderr) == 200_000
+    assert set(result.stdout) == {"o"} and set(result.stderr) == {"e"}
+
+
+def test_output_up_to_the_limit_is_whole():
+    result = run("print('x' * 99)", max_output=100)
+    assert result.ok and not result.truncated and result.stdout == "x" * 99 + "\n"
+
+
+def test_flood_after_timeout_boundary_keeps_memory_bounded():
+    result = run("import sys\nsys.stdout.write('y' * 50_000_000)", max_output=1_000_000)
+    assert result.truncated and len(result.stdout) == 1_000_000
+
+
+def test_unicode_round_trip():
+    text = "héllo ✓ 漢字 🐍"
+    result = run(f"import sys\nprint({text!r})\nprint(sys.stdin.read())", stdin=text)
+    assert result.stdout == f"{text}\n{text}\n"
+
+
+def test_invalid_utf8_is_replaced():
+    result = run(r"import sys; sys.stdout.buffer.write(b'ok \xff\xfe end'); sys.stderr.buffer.write(b'\xc3')")
+    assert result.stdout == "ok \ufffd\ufffd end" and result.stderr == "\ufffd"
+
+
+# stdin ---------------------------------------------------------------------------------------------
+
+
+def test_stdin_text_and_bytes():
+    echo = "import sys; data = sys.stdin.buffer.read(); print(len(data), data[:5])"
+    assert run(echo, stdin="hello world").stdout == "11 b'hello'\n"
+    assert run(echo, stdin=b"\x00\x01\x02").stdout == "3 b'\\x00\\x01\\x02'\n"
+    assert run(echo).stdout == "0 b''\n"
+
+
+def test_large_stdin_is_streamed():
+    data = "line\n" * 400_000  # 2 MB: more than any pipe buffer
+    result = run("import sys; print(sum(1 for _ in sys.stdin))", stdin=data)
+    assert result.stdout == "400000\n"
+
+
+def test_large_stdin_the_program_never_reads_does_not_hang():
+    result = run("print('ignored stdin')", stdin="z" * 5_000_000, timeout=5)
+    assert result.ok and result.stdout == "ignored stdin\n"
+
+
+def test_input_reads_lines():
+    result = run("name = input(); age = int(input()); print(f'{name} is {age}')", stdin="Ada\n36\n")
+    assert result.stdout == "Ada is 36\n"
+
+
+# Processes -----------------------------------------------------------------------------------------
+
+
+def test_fork_bomb_is_contained():
+    result = run(
+        """
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """,
+        timeout=3,
+    )
+    assert result.status in ("timeout", "error")
+    assert result.duration < 10
+
+
+def test_pids_limit_caps_threads():
+    code = """
+        import threading, time
+        n = 0
+        try:
+            for _ in range(500):
+                threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+                n += 1
+        except RuntimeError:
+            pass
+        print(n)
+    """
+    assert int(run(code).stdout) < 64
+    assert int(run(code, pids=200).stdout) > 100
+
+
+def test_background_children_die_with_the_program():
+    result = run(
+        """
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        print("parent done")
+        """
+    )
+    assert result.ok and result.duration < 10
+
+
+# Concurrency and clean-up ---------------------------------------------------------------------------
+
+
+def test_concurrent_runs_do_not_cross_talk():
+    results = {}
+
+    def one(token):
+        results[token] = run(
+            f"import sys, time; time.sleep(0.3); print({token!r}, sys.stdin.read())", stdin=token * 3
+        )
+
+    threads = [threading.Thread(target=one, args=(f"t{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for token, result in results.items():
+        assert result.stdout == f"{token} {token * 3}\n"
+
+
+def test_very_short_timeouts_leave_nothing_behind():
+    for _ in range(5):
+        result = run("while True: pass", timeout=0.05)
+        assert result.timed_out
+    # the `docker` fixture asserts that no container remains
+
+
+def test_ctrl_c_in_the_caller_removes_the_container(tmp_path):
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import sys\nfrom safecode import execute\n"
+        "print('started', flush=True)\n"
+        "execute('while True: pass', timeout=120)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert caller.stdout.readline() == b"started\n"
+        deadline = time.monotonic() + 20
+        while not engine.ours():  # wait until the container exists
+            assert time.monotonic() < deadline, "the container never started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        caller.send_signal(signal.SIGINT)
+        caller.wait(timeout=20)
+    finally:
+        caller.kill()
+        caller.wait()
+    assert b"KeyboardInterrupt" in caller.stderr.read()
+    # the `docker` fixture asserts that no container remains
+
+
+def test_temp_dirs_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    run("print(1)")
+    run("while True: pass", timeout=0.5)
+    with pytest.raises(ImageNotFound):
+        run("print(1)", image="safecode-no-such-image:0")
+    assert list(tmp_path.iterdir()) == []
+
+
+# Docker's own failures ------------------------------------------------------------------------------
+
+
+def test_missing_image_is_a_clear_error():
+    with pytest.raises(ImageNotFound, match="safecode image"):
+        execute("print(1)", image="safecode-no-such-image:0")
+
+
+def test_daemon_down(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailable, match="Cannot connect"):
+        execute("print(1)")
+
+
+def test_no_docker_cli(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(DockerUnavailable, match="docker"):
+        execute("print(1)")
+
+
+def test_docker_refusing_a_limit_is_a_docker_error():
+    with pytest.raises(DockerError) as caught:
+        execute("print(1)", cpus=1000)
+    assert caught.value.returncode == 125 and "CPU" in str(caught.value)
+
+
+def test_sandbox_is_reusable_with_its_limits():
+    sandbox = Sandbox(timeout=3, memory="64m")
+    assert sandbox.execute("print(1)").stdout == "1\n"
+    assert sandbox.execute("x = bytearray(100 * 1024 * 1024)").oom_killed
+    assert sandbox.execute("print(input())", stdin="again\n").stdout == "again\n"
