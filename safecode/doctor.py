@@ -48,8 +48,8 @@ print("capped" if count < 1000 else "uncapped")
 def _check_cli():
     if not shutil.which("docker"):
         return False, engine.NO_CLI
-    proc = engine.docker("version", "--format", "{{.Client.Version}}", timeout=10)
-    return True, f"docker {proc.stdout.strip() or '(version unknown)'}"
+    proc = engine.docker("--version", timeout=10)
+    return proc.returncode == 0, proc.stdout.strip() or proc.stderr.strip()
 
 
 def _check_daemon():

@@ -163,7 +163,8 @@ def test_flood_on_both_streams_shares_one_budget():
         max_output=200_000,
     )
     assert result.truncated and len(result.stdout) + len(result.stderr) == 200_000
-    assert set(result.stdout) == {"o"} and set(result.stderr) == {"e"}
+    # which stream's bytes reach us first is up to Docker's copying; neither may hold the other's
+    assert set(result.stdout) <= {"o"} and set(result.stderr) <= {"e"}
 
 
 def test_output_up_to_the_limit_is_whole():
