@@ -1,6 +1,7 @@
 """The public entry points: a Sandbox holds limits and an image; execute() runs one program."""
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -40,21 +41,25 @@ class Sandbox:
     def __repr__(self):
         return f"Sandbox(image={self.image!r}, limits={self.limits!r})"
 
-    def execute(self, code, *, stdin=""):
-        """Run `code` as /app/main.py with `stdin` as its standard input; return a Result."""
+    def execute(self, code, *, stdin="", timeout=None):
+        """Run `code` as /app/main.py with `stdin` as its standard input; return a Result.
+
+        `timeout`, if given, replaces the sandbox's own for this run only.
+        """
+        limits = self.limits if timeout is None else dataclasses.replace(self.limits, timeout=timeout)
         source = _encode("code", code)
-        if len(source) > self.limits.max_code:
-            raise CodeTooLarge(len(source), self.limits.max_code)
+        if len(source) > limits.max_code:
+            raise CodeTooLarge(len(source), limits.max_code)
         data = _encode("stdin", stdin)
         name = f"safecode-{uuid.uuid4().hex[:16]}"
         with _code_dir(source) as code_dir:
             argv = build_args(
-                code_dir, name=name, uid=UID_BASE + secrets.randbelow(1 << 24), limits=self.limits,
+                code_dir, name=name, uid=UID_BASE + secrets.randbelow(1 << 24), limits=limits,
                 image=self.image, stdin=bool(data),
             )
             return runner.run(
                 argv, name=name, image=self.image, stdin=data,
-                timeout=self.limits.timeout, max_output=self.limits.max_output,
+                timeout=limits.timeout, max_output=limits.max_output,
             )
 
 

@@ -43,3 +43,15 @@ def docker(_docker_session):
     if left:
         engine.remove(*left, attempts=1)
     assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def web():
+    """examples/web/server.py, loaded as a module (an example, not part of the package)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
+    spec = importlib.util.spec_from_file_location("safecode_web_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

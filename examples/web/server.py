@@ -1,0 +1,307 @@
+"""The safecode web example: one page and a JSON API (POST /run), on the standard library's wsgiref.
+
+    python examples/web/server.py [--host 127.0.0.1] [--port 8000] [--token T] [--max-runs N]
+
+wsgiref "has not been reviewed for security issues", so this adds what it lacks: loopback by default and a
+token anywhere else, a Host check against DNS rebinding, request bodies read only up to a cap, JSON-only POSTs
+(no cross-site form posts), a bounded number of runs at once, socket timeouts, and strict response headers.
+"""
+
+import argparse
+import dataclasses
+import hmac
+import ipaddress
+import json
+import os
+import socketserver
+import sys
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+try:
+    import safecode
+except ImportError:  # run from a checkout: python examples/web/server.py
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    import safecode
+
+from safecode import SafecodeError, Sandbox
+from safecode import engine
+from safecode.errors import CodeTooLarge, DockerUnavailable, ImageNotFound
+from safecode.result import stop_reason
+
+PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "index.html")
+MAX_BODY = 256 * 1024  # bytes of request body read, at most
+MAX_CODE = 64 * 1024  # bytes of code accepted
+MAX_TIMEOUT = 10.0  # seconds: a request may ask for less, never more
+QUEUE_WAIT = 15.0  # seconds a request may wait for a free run slot
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-store"),
+]
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable",
+}
+
+
+class HTTPError(Exception):
+    """An answer other than 200, with a JSON body {"success": false, "error": message}."""
+
+    def __init__(self, status, message, headers=()):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, list(headers)
+
+
+class RunGate:
+    """At most `slots` runs at once; a few more may wait their turn, for a bounded time; the rest are refused."""
+
+    def __init__(self, slots, waiting=None):
+        self.slots = slots
+        self._running = threading.BoundedSemaphore(slots)
+        self._admitted = threading.BoundedSemaphore(slots + (waiting if waiting is not None else 2 * slots))
+
+    def __call__(self, run, wait):
+        busy = HTTPError(503, "The server is busy running other programs; try again shortly.", [("Retry-After", "2")])
+        if not self._admitted.acquire(blocking=False):
+            raise busy
+        try:
+            if not self._running.acquire(timeout=wait):
+                raise busy
+            try:
+                return run()
+            finally:
+                self._running.release()
+        finally:
+            self._admitted.release()
+
+
+class App:
+    """The WSGI application: GET / (the page), GET /health, POST /run."""
+
+    def __init__(self, sandbox, *, max_runs, max_waiting=None, token=None, allowed_hosts=None,
+                 queue_wait=QUEUE_WAIT):
+        self.sandbox = sandbox
+        self.gate = RunGate(max_runs, max_waiting)
+        self.token = token
+        self.allowed_hosts = allowed_hosts  # None: any Host header (a token guards the server instead)
+        self.queue_wait = queue_wait
+        with open(PAGE, "rb") as file:
+            self.page = file.read()
+        self.routes = {"/": {"GET": self.index}, "/health": {"GET": self.health}, "/run": {"POST": self.run}}
+
+    def __call__(self, environ, start_response):
+        try:
+            status, body, headers = self.dispatch(environ)
+        except HTTPError as error:
+            status, headers = error.status, error.headers
+            body = _json({"success": False, "error": error.message})
+        except Exception as error:  # never a traceback to the client
+            print(f"safecode web: internal error: {error!r}", file=sys.stderr)
+            status, headers = 500, []
+            body = _json({"success": False, "error": "Internal server error."})
+        if environ["REQUEST_METHOD"] == "HEAD":
+            headers = headers + [("Content-Length", str(len(body)))]
+            body = b""
+        start_response(f"{status} {REASONS[status]}", _with_defaults(headers, body))
+        return [body]
+
+    def dispatch(self, environ):
+        self.check_host(environ)
+        methods = self.routes.get(environ.get("PATH_INFO") or "/")
+        if methods is None:
+            raise HTTPError(404, "Not found.")
+        method = environ["REQUEST_METHOD"]
+        handler = methods.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            allowed = ", ".join(sorted(set(methods) | ({"HEAD"} if "GET" in methods else set())))
+            raise HTTPError(405, f"Method {method} is not allowed here.", [("Allow", allowed)])
+        return handler(environ)
+
+    def check_host(self, environ):
+        """Refuse a Host header we do not serve: a page elsewhere cannot rebind its name to our loopback."""
+        if self.allowed_hosts is None:
+            return
+        host = environ.get("HTTP_HOST", "").lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name not in self.allowed_hosts:
+            raise HTTPError(403, "Unexpected Host header.")
+
+    def index(self, environ):
+        return 200, self.page, [("Content-Type", "text/html; charset=utf-8"), ("Content-Security-Policy", PAGE_POLICY)]
+
+    def health(self, environ):
+        report = {"docker": False, "image": False, "auth": self.token is not None, "max_runs": self.gate.slots,
+                  "max_timeout": self.sandbox.limits.timeout}
+        try:
+            report["docker"] = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0
+            report["image"] = report["docker"] and engine.image_exists(self.sandbox.image)
+        except SafecodeError as error:
+            report["error"] = str(error)
+        report["ready"] = report["docker"] and report["image"]
+        return (200 if report["ready"] else 503), _json(report), [("Content-Type", "application/json")]
+
+    def run(self, environ):
+        self.check_token(environ)
+        request = _read_json(environ)
+        code, stdin, timeout = _run_fields(request, self.sandbox.limits.timeout)
+        limits = dataclasses.replace(self.sandbox.limits, timeout=timeout)
+        try:
+            result = self.gate(lambda: self.sandbox.execute(code, stdin=stdin, timeout=timeout), self.queue_wait)
+        except CodeTooLarge as error:
+            raise HTTPError(413, str(error)) from None
+        except (DockerUnavailable, ImageNotFound) as error:
+            raise HTTPError(503, f"The sandbox is not available: {error}", [("Retry-After", "10")]) from None
+        except SafecodeError as error:
+            raise HTTPError(500, f"The sandbox failed: {error}") from None
+        return 200, _json(_answer(result, limits)), [("Content-Type", "application/json")]
+
+    def check_token(self, environ):
+        if self.token is None:
+            return
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            raise HTTPError(401, "A valid 'Authorization: Bearer <token>' header is required.",
+                            [("WWW-Authenticate", 'Bearer realm="safecode"')])
+
+
+def _read_json(environ):
+    """The request's JSON object, read no further than MAX_BODY."""
+    media_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPError(415, "Send the request as JSON, with 'Content-Type: application/json'.")
+    length = environ.get("CONTENT_LENGTH", "")
+    if not length.isdigit():
+        raise HTTPError(411, "A Content-Length header is required.")
+    if int(length) > MAX_BODY:
+        raise HTTPError(413, f"The request body is over {MAX_BODY} bytes.")
+    body = environ["wsgi.input"].read(int(length))
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(400, "The request body is not valid JSON.") from None
+    if not isinstance(request, dict):
+        raise HTTPError(400, 'The request body must be a JSON object such as {"code": "print(2+2)"}.')
+    return request
+
+
+def _run_fields(request, max_timeout):
+    code = request.get("code")
+    if not isinstance(code, str):
+        raise HTTPError(400, '"code" is required and must be a string.')
+    if not code.strip():
+        raise HTTPError(400, '"code" is empty.')
+    if len(code.encode("utf-8", "replace")) > MAX_CODE:
+        raise HTTPError(413, f'"code" is over {MAX_CODE} bytes.')
+    stdin = request.get("stdin", "")
+    if not isinstance(stdin, str):
+        raise HTTPError(400, '"stdin" must be a string.')
+    timeout = request.get("timeout", max_timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise HTTPError(400, '"timeout" must be a positive number of seconds.')
+    try:
+        code.encode("utf-8"), stdin.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HTTPError(400, '"code" and "stdin" must be valid Unicode text.') from None
+    return code, stdin, min(float(timeout), max_timeout)
+
+
+def _answer(result, limits):
+    """The seeds' shape ({"success", "output"} or {"success", "error"}) plus the whole result."""
+    answer = {"success": result.ok}
+    if result.ok:
+        answer["output"] = result.stdout
+    else:
+        reason = stop_reason(result, limits)
+        answer["error"] = reason or result.stderr or f"The program exited with code {result.exit_code}."
+        answer["output"] = result.stdout
+    answer.update(
+        stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code, status=result.status,
+        timed_out=result.timed_out, oom_killed=result.oom_killed, truncated=result.truncated,
+        duration_ms=round(result.duration * 1000, 1),
+    )
+    return answer
+
+
+def _json(value):
+    return json.dumps(value).encode()
+
+
+def _with_defaults(headers, body):
+    names = {name.lower() for name, _ in headers}
+    defaults = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    return headers + [(n, v) for n, v in defaults if n.lower() not in names] + HEADERS
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """wsgiref's server, one thread per request, so one long program does not block every other user."""
+
+    daemon_threads = True
+    block_on_close = False
+
+
+class Handler(WSGIRequestHandler):
+    timeout = 30  # seconds a client may take to send its request: a slow client cannot hold a thread forever
+
+    def log_message(self, format, *args):
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(app, host, port):
+    """A threaded server for `app`; .server_port is the real port, even when port 0 was asked."""
+    return make_server(host, port, app, server_class=ThreadingServer, handler_class=Handler)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="The safecode web example.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s; 0 picks a free one)")
+    parser.add_argument("--token", default=os.environ.get("SAFECODE_TOKEN"),
+                        help="require 'Authorization: Bearer TOKEN' (default: $SAFECODE_TOKEN)")
+    parser.add_argument("--max-runs", type=int, default=os.cpu_count() or 2,
+                        help="programs run at once (default: the number of cores, %(default)s)")
+    parser.add_argument("--timeout", type=float, default=MAX_TIMEOUT,
+                        help="the longest a program may run, in seconds (default %(default)s)")
+    args = parser.parse_args(argv)
+
+    if not is_loopback(args.host):
+        if not args.token:
+            parser.error(f"binding to {args.host} exposes the sandbox to the network; set SAFECODE_TOKEN or --token")
+        print(f"warning: listening on {args.host}: anyone who can reach it and has the token can run code",
+              file=sys.stderr)
+    if args.max_runs < 1:
+        parser.error("--max-runs must be at least 1")
+    try:
+        sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE)
+    except ValueError as error:
+        parser.error(str(error))
+    allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
+    app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed)
+    with serve(app, args.host, args.port) as server:
+        print(f"safecode web: serving http://{args.host}:{server.server_port}/ (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The web example's WSGI app, called in-process through wsgiref.validate: every answer it can give."""
+
+import io
+import json
+import threading
+import time
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
+
+import pytest
+
+from safecode import Sandbox
+
+
+def call(app, method="GET", path="/", body=b"", content_type="application/json", headers=None, length=None):
+    environ = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        REQUEST_METHOD=method, PATH_INFO=path, QUERY_STRING="", HTTP_HOST="127.0.0.1:8000", CONTENT_TYPE=content_type,
+        CONTENT_LENGTH=str(len(body)) if length is None else length,
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ.update(headers or {})
+    answer = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer.update(status=int(status.split()[0]), headers=dict(response_headers))
+        return lambda data: None
+
+    chunks = validator(app)(environ, start_response)
+    try:
+        data = b"".join(chunks)
+    finally:
+        chunks.close()
+    return answer["status"], answer["headers"], data
+
+
+def post(app, payload, **options):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    status, headers, data = call(app, "POST", "/run", body, **options)
+    return status, headers, json.loads(data)
+
+
+@pytest.fixture
+def app(web):
+    return web.App(Sandbox(timeout=10, max_code=web.MAX_CODE), max_runs=2, allowed_hosts={"127.0.0.1", "localhost"})
+
+
+# Answers that never reach Docker -------------------------------------------------------------------------
+
+pure = pytest.mark.pure
+
+
+@pure
+def test_page_is_served_with_strict_headers(app):
+    status, headers, body = call(app, "GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"<textarea" in body and b"http://" not in body.replace(b"http://localhost", b"")  # no CDN
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+
+
+@pure
+def test_head_is_get_without_a_body(app):
+    status, headers, body = call(app, "HEAD", "/")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 1000
+
+
+@pure
+@pytest.mark.parametrize("path", ["/nope", "/index.html", "/../../etc/passwd", "/examples/web/server.py", "/run/x"])
+def test_unknown_paths_are_404(app, path):
+    status, headers, body = call(app, "GET", path)
+    assert status == 404 and json.loads(body) == {"success": False, "error": "Not found."}
+
+
+@pure
+@pytest.mark.parametrize("method, path, allow", [("GET", "/run", "POST"), ("PUT", "/run", "POST"),
+                                                 ("POST", "/", "GET, HEAD"), ("DELETE", "/health", "GET, HEAD")])
+def test_wrong_method_is_405_with_allow(app, method, path, allow):
+    status, headers, body = call(app, method, path)
+    assert status == 405 and headers["Allow"] == allow and json.loads(body)["success"] is False
+
+
+@pure
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"{}", '"code" is required'),
+        ({"code": 42}, '"code" is required'),
+        ({"code": None}, '"code" is required'),
+        ({"code": "   "}, '"code" is empty'),
+        ({"code": "print(1)", "stdin": 5}, '"stdin" must be a string'),
+        ({"code": "print(1)", "timeout": -1}, '"timeout"'),
+        ({"code": "print(1)", "timeout": "10"}, '"timeout"'),
+        ({"code": "print(1)", "timeout": True}, '"timeout"'),
+        (b'{"code": "print(1)", "timeout": NaN}', '"timeout"'),
+        (b'{"code": "\\ud800"}', "valid Unicode"),
+    ],
+)
+def test_bad_requests_are_400(app, payload, message):
+    status, headers, answer = post(app, payload)
+    assert status == 400 and answer["success"] is False and message in answer["error"]
+    assert headers["Content-Type"] == "application/json"
+
+
+@pure
+@pytest.mark.parametrize("content_type", ["", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_non_json_posts_are_415(app, content_type):
+    status, _, answer = post(app, {"code": "print(1)"}, content_type=content_type)
+    assert status == 415 and "application/json" in answer["error"]
+
+
+@pure
+def test_json_with_charset_is_accepted_as_json(app):
+    status, _, answer = post(app, b"{bad", content_type="application/json; charset=utf-8")
+    assert status == 400  # parsed as JSON, not refused as the wrong type
+
+
+@pure
+def test_body_over_the_cap_is_413_and_not_read(app, web):
+    class Unreadable(io.BytesIO):
+        def read(self, *args):
+            raise AssertionError("the body was read")
+
+    status, _, answer = post(app, b"x", length=str(web.MAX_BODY + 1), headers={"wsgi.input": Unreadable()})
+    assert status == 413 and "over" in answer["error"]
+
+
+@pure
+def test_code_over_the_cap_is_413(app, web):
+    status, _, answer = post(app, {"code": "#" * (web.MAX_CODE + 1)})
+    assert status == 413
+
+
+@pure
+def test_missing_length_is_411(app):
+    status, _, _ = post(app, b"{}", length="")
+    assert status == 411
+
+
+@pure
+def test_foreign_host_is_403(app):
+    status, _, body = call(app, "GET", "/", headers={"HTTP_HOST": "attacker.example:8000"})
+    assert status == 403
+    assert call(app, "GET", "/", headers={"HTTP_HOST": "localhost:8000"})[0] == 200
+
+
+@pure
+def test_token_is_required_when_set(web):
+    app = web.App(Sandbox(), max_runs=1, token="s3cret")
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "s3cret"}):
+        status, response_headers, answer = post(app, {"code": "print(1)"}, headers=headers)
+        assert status == 401 and "Bearer" in answer["error"] and "WWW-Authenticate" in response_headers
+
+
+# Answers from a real run ------------------------------------------------------------------------------------
+
+docker = pytest.mark.usefixtures("docker")
+
+
+@docker
+def test_seeds_success_shape(app):
+    status, _, answer = post(app, {"code": "print(2+2)"})
+    assert status == 200
+    assert answer["success"] is True and answer["output"] == "4\n"
+    assert answer["status"] == "ok" and answer["exit_code"] == 0 and answer["stderr"] == ""
+    assert set(answer) >= {"stdout", "timed_out", "oom_killed", "truncated", "duration_ms"}
+
+
+@docker
+def test_seeds_timeout_shape_and_timeout_cap(web):
+    app = web.App(Sandbox(timeout=2), max_runs=1)
+    status, _, answer = post(app, {"code": "while True: pass", "timeout": 600})
+    assert status == 200 and answer["success"] is False
+    assert answer["error"] == "Execution timed out after 2 seconds."  # capped at the server's own maximum
+    assert answer["timed_out"] is True and answer["exit_code"] is None and answer["duration_ms"] < 8000
+
+
+@docker
+def test_program_errors_are_200_with_the_traceback(app):
+    status, _, answer = post(app, {"code": "1/0", "stdin": "ignored"})
+    assert status == 200 and answer["success"] is False and answer["status"] == "error"
+    assert "ZeroDivisionError" in answer["error"] and answer["exit_code"] == 1
+
+
+@docker
+def test_stdin_and_timeout_fields(app):
+    _, _, answer = post(app, {"code": "print(input()[::-1])", "stdin": "stressed\n", "timeout": 5})
+    assert answer["output"] == "desserts\n"
+
+
+@docker
+def test_health_reports_ready(app):
+    status, _, body = call(app, "GET", "/health")
+    report = json.loads(body)
+    assert status == 200 and report["ready"] and report["docker"] and report["image"]
+
+
+@docker
+def test_health_and_run_without_docker_are_503(app, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    status, _, body = call(app, "GET", "/health")
+    assert status == 503 and json.loads(body)["ready"] is False
+    status, headers, answer = post(app, {"code": "print(1)"})
+    assert status == 503 and "Retry-After" in headers and "Cannot connect" in answer["error"]
+
+
+@docker
+def test_missing_image_is_503(web):
+    app = web.App(Sandbox(image="safecode-no-such-image:0"), max_runs=1)
+    status, _, answer = post(app, {"code": "print(1)"})
+    assert status == 503 and "safecode image" in answer["error"]
+
+
+@docker
+def test_too_many_runs_at_once_is_503_with_retry_after(web):
+    app = web.App(Sandbox(), max_runs=1, max_waiting=0, queue_wait=0.2)
+    first = threading.Thread(target=post, args=(app, {"code": "import time; time.sleep(2)"}))
+    first.start()
+    try:
+        time.sleep(0.5)
+        status, headers, answer = post(app, {"code": "print(1)"})
+    finally:
+        first.join()
+    assert status == 503 and headers["Retry-After"] == "2" and "busy" in answer["error"]
+    assert post(app, {"code": "print(1)"})[0] == 200  # and the slot is free again
