@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bench image doctor docker cleanup clean
+.PHONY: demo test test-fast bench image doctor docker browser cleanup clean
 
 $(VENV)/.installed: setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,14 @@ docker:  ## a Docker Engine that answers (installs and starts one on our fresh m
 image: docker  ## the sandbox image, built if missing (offline from Debian where no registry answers)
 	$(PYTHON) -m safecode image
 
-demo: image
-	$(PYTHON) -m safecode doctor
-	$(PYTHON) -m safecode run -c 'print("Hello from the sandbox:", 2 + 2)'
+browser:  ## headless Chromium for the page's tests (installed from Debian when we are root)
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
 
-test: $(VENV)/.installed image
+demo: image  ## the web example on http://127.0.0.1:8000
+	$(PYTHON) examples/web/server.py --port $(or $(PORT),8000)
+
+test: $(VENV)/.installed image browser
 	$(VPY) -m pytest
 
 test-fast: $(VENV)/.installed  ## only the tests that need no Docker

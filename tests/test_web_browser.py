@@ -1,0 +1,159 @@
+"""The page in a real headless Chromium, used as a person uses it: type, click or press keys, wait, read."""
+
+import json
+import os
+import threading
+import urllib.parse
+
+import pytest
+
+from browser import Browser, find_chromium
+from safecode import Sandbox
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+SCREENSHOTS = os.environ.get("SAFECODE_SCREENSHOTS")  # a folder to keep the page's screenshots in
+
+
+class CountingApp:
+    """Counts POST /run requests on their way to the real app, to see what the page really sent."""
+
+    def __init__(self, app):
+        self.app, self.runs = app, 0
+
+    def __call__(self, environ, start_response):
+        if environ["PATH_INFO"] == "/run" and environ["REQUEST_METHOD"] == "POST":
+            self.runs += 1
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def site(web, _docker_session):
+    app = CountingApp(web.App(Sandbox(timeout=5, max_code=web.MAX_CODE), max_runs=2,
+                              allowed_hosts={"127.0.0.1", "localhost"}))
+    server = web.serve(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = find_chromium()
+    if not executable:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is not installed, and under CI=true the browser tests must run")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    browser = Browser(executable)
+    yield browser
+    browser.close()
+
+
+def text(browser, element_id):
+    return browser.evaluate(f"document.getElementById({json.dumps(element_id)}).textContent")
+
+
+def finished(browser):
+    browser.wait_for("!['running', 'idle'].includes(document.getElementById('badge').className.split(' ')[1] || 'idle')"
+                     " && !document.getElementById('run').disabled")
+
+
+def replace_code(browser, code):
+    browser.evaluate("document.getElementById('code').focus(); document.getElementById('code').select()")
+    browser.type(code)
+
+
+def test_type_code_click_run_and_read_the_output(site, browser, tmp_path):
+    _, url = site
+    browser.open(url)
+    browser.wait_for("document.getElementById('health').textContent === 'sandbox ready'")
+    replace_code(browser, "print('hello from chromium')\nprint(6 * 7)")
+    browser.click("#run")
+    finished(browser)
+    assert text(browser, "stdout") == "hello from chromium\n42\n"
+    assert text(browser, "badge") == "ok"
+    assert text(browser, "meta").startswith("exit 0 · ")
+    if SCREENSHOTS:
+        browser.screenshot(os.path.join(SCREENSHOTS, "desktop.png"))
+        browser.screenshot(os.path.join(SCREENSHOTS, "phone.png"), width=390, height=844, mobile=True)
+        browser.screenshot(os.path.join(SCREENSHOTS, "desktop.png"))  # and back to a laptop's size
+
+
+def test_ctrl_enter_runs_and_stderr_is_shown_apart(site, browser):
+    _, url = site
+    browser.open(url)
+    replace_code(browser, "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)")
+    browser.press("Enter", "Enter", 13, modifiers=2)
+    finished(browser)
+    assert text(browser, "stdout") == "out\n" and text(browser, "stderr") == "err\n"
+    assert text(browser, "badge") == "error" and text(browser, "meta").startswith("exit 3 · ")
+
+
+def test_examples_menu_timeout_badge_and_partial_output(site, browser):
+    _, url = site
+    browser.open(url)
+    browser.evaluate(
+        "const menu = document.getElementById('examples'); menu.value = 'Infinite loop (timeout)';"
+        "menu.dispatchEvent(new Event('change'))"
+    )
+    assert "while True" in browser.evaluate("document.getElementById('code').value")
+    browser.click("#run")
+    finished(browser)
+    assert text(browser, "badge") == "timeout"
+    assert text(browser, "message") == "Execution timed out after 5 seconds."
+    assert text(browser, "stdout") == "looping...\n"
+    assert text(browser, "meta").startswith("killed · ")
+
+
+def test_output_is_text_never_html(site, browser):
+    _, url = site
+    browser.open(url)
+    replace_code(browser, 'print("<b>bold?</b><img src=x onerror=\\"document.title=1\\">")')
+    browser.click("#run")
+    finished(browser)
+    assert text(browser, "stdout") == '<b>bold?</b><img src=x onerror="document.title=1">\n'
+    assert browser.evaluate("document.querySelectorAll('#stdout *').length") == 0
+    assert browser.evaluate("document.title") != "1"
+
+
+def test_run_cannot_be_double_fired(site, browser):
+    app, url = site
+    browser.open(url)
+    replace_code(browser, "import time\ntime.sleep(1)\nprint('once')")
+    before = app.runs
+    browser.click("#run")
+    browser.wait_for("document.getElementById('run').disabled")
+    assert text(browser, "run-label") == "Running…" and text(browser, "badge") == "running"
+    browser.click("#run")
+    browser.press("Enter", "Enter", 13, modifiers=2)
+    finished(browser)
+    assert app.runs - before == 1 and text(browser, "stdout") == "once\n"
+
+
+def test_tab_indents_in_the_editor(site, browser):
+    _, url = site
+    browser.open(url)
+    replace_code(browser, "if True:\n")
+    browser.press("Tab", "Tab", 9)
+    browser.type("print('indented')")
+    assert browser.evaluate("document.getElementById('code').value") == "if True:\n    print('indented')"
+    assert browser.evaluate("document.activeElement.id") == "code"  # Tab did not leave the editor
+
+
+def test_code_and_stdin_from_the_address(site, browser):
+    _, url = site
+    query = urllib.parse.urlencode({"code": "print(input()[::-1])", "stdin": "stressed", "run": "1"})
+    browser.open(f"{url}?{query}")
+    finished(browser)
+    assert text(browser, "stdout") == "desserts\n"
+
+
+def test_bad_request_is_shown_not_crashed(site, browser):
+    _, url = site
+    browser.open(url)
+    replace_code(browser, " ")
+    browser.click("#run")
+    finished(browser)
+    assert text(browser, "badge") == "rejected" and '"code" is empty' in text(browser, "message")

@@ -1,0 +1,138 @@
+"""The web example over real HTTP, started as a user starts it: python examples/web/server.py --port 0."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+
+class Server:
+    def __init__(self, *args, env=None):
+        self.proc = subprocess.Popen(
+            [sys.executable, SERVER, "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env={**os.environ, **(env or {})},
+        )
+        line = self.proc.stdout.readline()
+        assert "serving http://" in line, line + self.proc.stderr.read()
+        self.port = int(line.split("http://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def run(self, payload, headers=None):
+        status, response_headers, body = self.request(
+            "POST", "/run", json.dumps(payload), {"Content-Type": "application/json", **(headers or {})}
+        )
+        return status, response_headers, json.loads(body)
+
+    def stop(self):
+        """Stop the server as Ctrl-C does; return what it wrote to stderr."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            self.proc.kill()
+            _, stderr = self.proc.communicate()
+        return stderr
+
+
+@pytest.fixture(scope="module")
+def server(_docker_session):
+    server = Server("--max-runs", "4")
+    yield server
+    server.stop()
+
+
+def test_port_zero_prints_the_real_port(server):
+    assert server.port > 0
+    status, headers, body = server.request("GET", "/")
+    assert status == 200 and b"safecode" in body
+
+
+def test_seeds_curl_examples(server):
+    # curl -X POST /run -H "Content-Type: application/json" -d '{"code":"print(2+2)"}'
+    assert server.run({"code": "print(2+2)"})[2]["output"] == "4\n"
+    # Postman: { "code": "for i in range(3): print(i)" }
+    status, _, answer = server.run({"code": "for i in range(3): print(i)"})
+    assert status == 200 and answer["success"] is True and answer["output"] == "0\n1\n2\n"
+
+
+def test_seeds_safety_examples(server):
+    assert server.run({"code": "while True:\n    pass", "timeout": 1})[2]["error"] == "Execution timed out after 1 second."
+    memory = server.run({"code": 'x = "a" * 1000000000\nprint("done")'})[2]
+    assert memory["oom_killed"] is True and memory["success"] is False and "memory" in memory["error"].lower()
+    network = server.run({"code": 'import socket\nsocket.gethostbyname("example.com")'})[2]
+    assert network["success"] is False and "gaierror" in network["stderr"]
+    write = server.run({"code": "with open('/tmp/test.txt','w') as f:\n    f.write('hello')\nprint('wrote')"})[2]
+    assert write["success"] is False and "Read-only file system" in write["error"]
+
+
+def test_bad_requests_over_http(server):
+    status, _, body = server.request("POST", "/run", "code=print(1)", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415 and json.loads(body)["success"] is False
+    status, _, body = server.request("POST", "/run", "{oops", {"Content-Type": "application/json"})
+    assert status == 400 and "JSON" in json.loads(body)["error"]
+    assert server.request("GET", "/nowhere")[0] == 404
+    status, headers, _ = server.request("GET", "/run")
+    assert status == 405 and headers["Allow"] == "POST"
+
+
+def test_oversized_body_is_refused_without_reading_it(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/run")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(50 * 1024 * 1024))
+        connection.endheaders()  # and never send the 50 MB
+        response = connection.getresponse()
+        assert response.status == 413 and "over" in json.loads(response.read())["error"]
+    finally:
+        connection.close()
+
+
+def test_four_one_second_programs_run_at_once(server):
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: server.run({"code": f"import time; time.sleep(1); print({i})"}), range(4)))
+    elapsed = time.monotonic() - started
+    assert [answer[2]["output"] for answer in answers] == ["0\n", "1\n", "2\n", "3\n"]
+    assert elapsed < 3.5, f"4 one-second programs took {elapsed:.1f} s: they were not run at once"
+
+
+def test_foreign_host_header_is_refused(server):
+    assert server.request("GET", "/", headers={"Host": "rebound.example"})[0] == 403
+
+
+def test_binding_beyond_loopback_needs_a_token():
+    proc = subprocess.run([sys.executable, SERVER, "--host", "0.0.0.0", "--port", "0"], capture_output=True,
+                          text=True, timeout=30, env={k: v for k, v in os.environ.items() if k != "SAFECODE_TOKEN"})
+    assert proc.returncode == 2 and "SAFECODE_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_token_from_environment_guards_runs():
+    server = Server("--host", "0.0.0.0", env={"SAFECODE_TOKEN": "t0ken"})
+    try:
+        assert server.run({"code": "print(1)"})[0] == 401
+        assert server.run({"code": "print(1)"}, {"Authorization": "Bearer nope"})[0] == 401
+        status, _, answer = server.run({"code": "print(1)"}, {"Authorization": "Bearer t0ken"})
+        assert status == 200 and answer["output"] == "1\n"
+        assert server.request("GET", "/health")[0] == 200
+    finally:
+        stderr = server.stop()
+    assert "warning: listening on 0.0.0.0" in stderr
