@@ -7,11 +7,12 @@ OPEN_FILES = 256
 FILE_SIZE = 1 << 20  # bytes; nothing in the sandbox is writable, this is a second wall
 
 
-def build_args(code_dir, *, name, uid, limits, image, stdin=False, command=None):
+def build_args(code_dir, *, name, uid, limits, image, command=None):
     """Return the argument list that runs `command` (default: python3 main.py) in a hardened container.
 
     `code_dir` is the host folder holding main.py, mounted read-only at /app. `uid` is an unprivileged
-    user id for this run only, so the per-user process limit below is this run's alone.
+    user id for this container only, so the per-user process limit below is its own. Standard input is
+    always attached: safecode's supervisor takes its go, then the program's stdin, through it.
     """
     if command is None:
         command = ["python3", SCRIPT]
@@ -42,9 +43,8 @@ def build_args(code_dir, *, name, uid, limits, image, stdin=False, command=None)
         "--ulimit", f"fsize={FILE_SIZE}:{FILE_SIZE}",
         "--env", "PYTHONUNBUFFERED=1",           # output printed before a kill is not lost in a buffer
         "--env", "PYTHONDONTWRITEBYTECODE=1",
+        "-i",                                    # stdin: the supervisor's go, then the program's input
     ]
-    if stdin:
-        args.append("-i")                       # stdin only when there is some
     args.append(image)
     args.extend(command)
     return [str(arg) for arg in args]

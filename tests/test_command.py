@@ -59,10 +59,10 @@ def test_image_then_command_come_last():
     assert args(command=["python3", "-c", "pass"])[-4:] == ["img:1", "python3", "-c", "pass"]
 
 
-def test_stdin_flag_only_when_there_is_stdin():
-    assert "-i" not in args()
-    argv = args(stdin=True)
+def test_stdin_is_attached_for_the_supervisor():
+    argv = args()
     assert argv.index("-i") < argv.index("img:1")
+    assert "-t" not in argv and "--tty" not in argv  # no terminal: stdout and stderr stay apart
 
 
 def test_limits_flow_into_flags():

@@ -1,0 +1,87 @@
+"""A warm pool: containers started ahead of time, each waiting for exactly one program, never reused."""
+
+import collections
+import threading
+import time
+
+from .runner import Container
+
+MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
+
+
+def start_ready(limits, image):
+    """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
+    container = Container(limits, image)
+    container.wait_ready()
+    return container
+
+
+class Pool:
+    """Keeps up to `size` ready containers; a background thread replaces each one taken. Thread-safe."""
+
+    def __init__(self, size, limits, image):
+        self.size, self._limits, self._image = size, limits, image
+        self._ready = collections.deque()
+        self._starting = 0
+        self._failures = 0
+        self._retry_at = 0.0
+        self._closed = False
+        self._lock = threading.Condition()
+        threading.Thread(target=self._fill, name="safecode-pool", daemon=True).start()
+
+    def take(self):
+        """A ready container at once, or None: the caller then runs cold rather than wait."""
+        with self._lock:
+            while self._ready:
+                container = self._ready.popleft()
+                self._lock.notify_all()
+                if container.idle_ok():
+                    return container
+                container.discard()  # it died, or said something, while idle: never handed out
+        return None
+
+    def close(self):
+        """Remove every pooled container, including those still starting; the pool then stays empty."""
+        with self._lock:
+            self._closed = True
+            ready, self._ready = list(self._ready), collections.deque()
+            self._lock.notify_all()
+        for container in ready:
+            container.close_idle()  # they all end at once...
+        for container in ready:
+            container.teardown()  # ...and are waited for, here: at interpreter exit no other thread may help
+        with self._lock:
+            while self._starting:  # each one finishing its start sees the pool closed and ends itself
+                self._lock.wait()
+
+    def _fill(self):
+        with self._lock:
+            while not self._closed:
+                delay = self._retry_at - time.monotonic()
+                if delay > 0:
+                    self._lock.wait(delay)
+                elif len(self._ready) + self._starting >= self.size:
+                    self._lock.wait()
+                else:
+                    self._starting += 1
+                    threading.Thread(target=self._start_one, name="safecode-pool-start", daemon=True).start()
+
+    def _start_one(self):
+        try:
+            container = start_ready(self._limits, self._image)
+        except Exception:  # the same error reaches the caller from the cold run it falls back to
+            container = None
+        with self._lock:
+            self._starting -= 1
+            if container is None:
+                self._failures += 1
+                self._retry_at = time.monotonic() + min(MAX_BACKOFF, 0.25 * 2**self._failures)
+            else:
+                self._failures = 0
+                if not self._closed:
+                    self._ready.append(container)
+                    container = None
+            self._lock.notify_all()
+        if container is not None:  # the pool closed while it started
+            container.close_idle()
+            container.teardown()
