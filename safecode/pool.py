@@ -29,6 +29,12 @@ class Pool:
         self._lock = threading.Condition()
         threading.Thread(target=self._fill, name="safecode-pool", daemon=True).start()
 
+    @property
+    def ready(self):
+        """How many containers are ready right now."""
+        with self._lock:
+            return len(self._ready)
+
     def take(self):
         """A ready container at once, or None: the caller then runs cold rather than wait."""
         with self._lock:

@@ -1,6 +1,8 @@
 """The public entry points: a Sandbox holds limits, an image and perhaps a warm pool; execute() runs one program."""
 
+import collections
 import dataclasses
+import threading
 import time
 import weakref
 
@@ -42,6 +44,8 @@ class Sandbox:
         self.warm = warm
         self._pool = Pool(warm, self.limits, self.image) if warm else None
         self._closer = weakref.finalize(self, self._pool.close) if self._pool else None
+        self._runs = collections.Counter()
+        self._runs_lock = threading.Lock()
 
     def __repr__(self):
         return f"Sandbox(image={self.image!r}, warm={self.warm}, limits={self.limits!r})"
@@ -56,6 +60,16 @@ class Sandbox:
         """Remove every pooled container. Later programs still run, cold."""
         if self._closer:
             self._closer()
+
+    def stats(self):
+        """Programs handed to a warm container and to a cold one so far, and containers ready now."""
+        with self._runs_lock:
+            return {"warm": self._runs["warm"], "cold": self._runs["cold"],
+                    "ready": self._pool.ready if self._pool else 0}
+
+    def _count(self, kind):
+        with self._runs_lock:
+            self._runs[kind] += 1
 
     def execute(self, code, *, stdin="", timeout=None):
         """Run `code` as /app/main.py with `stdin` as its standard input; return a Result.
@@ -72,12 +86,16 @@ class Sandbox:
         container = self._pool.take() if self._pool else None
         if container is not None:
             try:
-                return container.run(**run)
+                result = container.run(**run)
+                self._count("warm")
+                return result
             except Stuck:
                 pass  # it never ran the program, and is gone: run it cold
         container = start_ready(limits, self.image)
         try:
-            return container.run(**run)
+            result = container.run(**run)
+            self._count("cold")
+            return result
         except Stuck as stuck:
             raise DockerError(-1, f"a new sandbox container did not take its program ({stuck})", container.argv)
 

@@ -43,14 +43,15 @@ def run_main():
         with open(SCRIPT, "rb") as file:
             code = compile(file.read(), SCRIPT, "exec")
     except BaseException as error:  # SyntaxError, or ValueError for NUL bytes: no traceback, as python prints it
-        sys.excepthook(type(error), error, None)
+        sys.excepthook(type(error), error.with_traceback(None), None)
         sys.exit(1)
     try:
         exec(code, main.__dict__)
     except SystemExit:
         raise  # the interpreter prints a message if there is one, and exits with its status
     except BaseException as error:
-        sys.excepthook(type(error), error, error.__traceback__.tb_next)  # the traceback starts in main.py
+        error.with_traceback(error.__traceback__.tb_next)  # the traceback starts in main.py, not here
+        sys.excepthook(type(error), error, error.__traceback__)
         sys.exit(1)
     sys.exit(0)  # and the interpreter's own shutdown joins threads, runs atexit handlers, flushes output
 

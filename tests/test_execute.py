@@ -16,25 +16,46 @@ from safecode import engine
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
 
-def run(code, **options):
-    return execute(textwrap.dedent(code), **options)
+@pytest.fixture(params=["cold", "warm"])
+def run(request):
+    """execute(), cold; or the same program through a warm Sandbox, checked to have really used a pooled container."""
+    if request.param == "cold":
+        yield lambda code, **options: execute(textwrap.dedent(code), **options)
+        return
+    sandboxes = []
+
+    def run_warm(code, *, stdin="", timeout=None, **limits):
+        sandbox = Sandbox(warm=1, **limits)
+        sandboxes.append(sandbox)
+        deadline = time.monotonic() + 30
+        while sandbox.stats()["ready"] < 1:
+            assert time.monotonic() < deadline, "the pool never got a ready container"
+            time.sleep(0.02)
+        result = sandbox.execute(textwrap.dedent(code), stdin=stdin, timeout=timeout)
+        assert sandbox.stats()["warm"] == 1 and sandbox.stats()["cold"] == 0, "the run did not use the pool"
+        sandbox.close()
+        return result
+
+    yield run_warm
+    for sandbox in sandboxes:
+        sandbox.close()
 
 
 # The seeds' examples -----------------------------------------------------------------------------
 
 
-def test_hello():
+def test_hello(run):
     result = run("print(2+2)")
     assert (result.stdout, result.stderr, result.exit_code, result.status) == ("4\n", "", 0, "ok")
     assert result.ok and not (result.timed_out or result.oom_killed or result.truncated)
     assert 0 < result.duration < 10
 
 
-def test_range():
+def test_range(run):
     assert run("for i in range(1, 11): print(i)").stdout == "".join(f"{i}\n" for i in range(1, 11))
 
 
-def test_infinite_loop_times_out_with_partial_output():
+def test_infinite_loop_times_out_with_partial_output(run):
     result = run(
         """
         import sys
@@ -50,19 +71,19 @@ def test_infinite_loop_times_out_with_partial_output():
     assert 2 <= result.duration < 8
 
 
-def test_memory_bomb_is_oom_killed():
+def test_memory_bomb_is_oom_killed(run):
     result = run('x = "a" * 1000000000\nprint("done")')
     assert result.oom_killed and result.status == "oom" and result.exit_code is None
     assert "done" not in result.stdout
 
 
-def test_memory_limit_is_the_one_asked_for():
+def test_memory_limit_is_the_one_asked_for(run):
     code = "x = bytearray(200 * 1024 * 1024)\nprint('fits')"
     assert run(code).oom_killed
     assert run(code, memory="400m").stdout == "fits\n"
 
 
-def test_network_is_blocked():
+def test_network_is_blocked(run):
     result = run(
         """
         import socket
@@ -81,13 +102,13 @@ def test_network_is_blocked():
 
 
 @pytest.mark.parametrize("path", ["/tmp/test.txt", "/app/test.txt", "/app/main.py", "/dev/shm/x", "/test.txt"])
-def test_nothing_is_writable(path):
+def test_nothing_is_writable(run, path):
     result = run(f"open({path!r}, 'w').write('hello')\nprint('wrote')")
     assert result.status == "error" and "wrote" not in result.stdout
     assert "OSError" in result.stderr or "FileNotFoundError" in result.stderr or "PermissionError" in result.stderr
 
 
-def test_not_root_and_no_capabilities():
+def test_not_root_and_no_capabilities(run):
     result = run(
         """
         import os
@@ -100,20 +121,38 @@ def test_not_root_and_no_capabilities():
     assert int(effective, 16) == 0 and int(bounding, 16) == 0 and no_new_privs == "1"
 
 
-def test_each_run_has_its_own_user():
+def test_each_run_has_its_own_user(run):
     uids = {run("import os; print(os.getuid())").stdout for _ in range(3)}
     assert len(uids) == 3
 
 
-def test_host_environment_does_not_reach_the_container(monkeypatch):
+def test_host_environment_does_not_reach_the_container(run, monkeypatch):
     monkeypatch.setenv("SAFECODE_TEST_SECRET", "hunter2")
     result = run("import os; print(sorted(os.environ.items()))")
     assert "hunter2" not in result.stdout and "SAFECODE_TEST_SECRET" not in result.stdout
 
 
-def test_program_runs_as_main_py_in_app():
-    result = run("import sys, os; print(__name__, sys.argv, sys.path[0], os.getcwd())")
-    assert result.stdout == "__main__ ['main.py'] /app /app\n"
+def test_program_runs_as_main_py_in_app(run):
+    result = run(
+        """
+        import os, sys
+        print(__name__, sys.argv, sys.path[0], os.getcwd(), __file__, __spec__, __package__)
+        print(type(__loader__).__name__, sys.modules["__main__"].__dict__ is globals())
+        """
+    )
+    assert result.stdout == "__main__ ['main.py'] /app /app /app/main.py None None\nSourceFileLoader True\n"
+
+
+def test_threads_and_atexit_finish_and_output_is_flushed(run):
+    result = run(
+        """
+        import atexit, sys, threading, time
+        atexit.register(lambda: print("atexit ran"))
+        threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+        sys.stdout.write("no newline at the end")
+        """
+    )
+    assert result.ok and result.stdout == "no newline at the endthread finished\natexit ran\n"
 
 
 # Exit codes ------------------------------------------------------------------------------------------
@@ -131,28 +170,41 @@ def test_program_runs_as_main_py_in_app():
         ("syntax error here", 1),
     ],
 )
-def test_exit_codes_are_the_programs(code, exit_code):
+def test_exit_codes_are_the_programs(run, code, exit_code):
     result = run(code)
     assert (result.exit_code, result.status, result.ok) == (exit_code, "error", False)
 
 
-def test_traceback_reaches_stderr():
+def test_traceback_is_pythons_own_and_starts_in_main_py(run):
     result = run("def f():\n    raise KeyError('missing')\nf()")
-    assert "Traceback" in result.stderr and "KeyError: 'missing'" in result.stderr and result.stdout == ""
+    assert result.stdout == "" and result.exit_code == 1
+    assert result.stderr.startswith('Traceback (most recent call last):\n  File "/app/main.py", line 3, in <module>\n')
+    assert result.stderr.endswith("KeyError: 'missing'\n") and "supervisor" not in result.stderr
+
+
+def test_syntax_error_is_reported_as_python_does(run):
+    result = run("print('unclosed'")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith('  File "/app/main.py", line 1\n') and "SyntaxError" in result.stderr
+
+
+def test_sys_exit_with_a_message(run):
+    result = run("import sys; sys.exit('bye')")
+    assert (result.exit_code, result.stderr) == (1, "bye\n")
 
 
 # Output -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
-def test_flood_is_cut_at_the_limit(stream):
+def test_flood_is_cut_at_the_limit(run, stream):
     result = run(f"import sys\nwhile True: print('x' * 1000, file={stream})", max_output=100_000)
     assert result.truncated and result.status == "output_limit" and result.exit_code is None
     assert len(result.stdout) + len(result.stderr) == 100_000
     assert result.duration < 8
 
 
-def test_flood_on_both_streams_shares_one_budget():
+def test_flood_on_both_streams_shares_one_budget(run):
     result = run(
         """
         import sys
@@ -167,23 +219,23 @@ def test_flood_on_both_streams_shares_one_budget():
     assert set(result.stdout) <= {"o"} and set(result.stderr) <= {"e"}
 
 
-def test_output_up_to_the_limit_is_whole():
+def test_output_up_to_the_limit_is_whole(run):
     result = run("print('x' * 99)", max_output=100)
     assert result.ok and not result.truncated and result.stdout == "x" * 99 + "\n"
 
 
-def test_flood_after_timeout_boundary_keeps_memory_bounded():
+def test_flood_after_timeout_boundary_keeps_memory_bounded(run):
     result = run("import sys\nsys.stdout.write('y' * 50_000_000)", max_output=1_000_000)
     assert result.truncated and len(result.stdout) == 1_000_000
 
 
-def test_unicode_round_trip():
+def test_unicode_round_trip(run):
     text = "héllo ✓ 漢字 🐍"
     result = run(f"import sys\nprint({text!r})\nprint(sys.stdin.read())", stdin=text)
     assert result.stdout == f"{text}\n{text}\n"
 
 
-def test_invalid_utf8_is_replaced():
+def test_invalid_utf8_is_replaced(run):
     result = run(r"import sys; sys.stdout.buffer.write(b'ok \xff\xfe end'); sys.stderr.buffer.write(b'\xc3')")
     assert result.stdout == "ok \ufffd\ufffd end" and result.stderr == "\ufffd"
 
@@ -191,25 +243,25 @@ def test_invalid_utf8_is_replaced():
 # stdin ---------------------------------------------------------------------------------------------
 
 
-def test_stdin_text_and_bytes():
+def test_stdin_text_and_bytes(run):
     echo = "import sys; data = sys.stdin.buffer.read(); print(len(data), data[:5])"
     assert run(echo, stdin="hello world").stdout == "11 b'hello'\n"
     assert run(echo, stdin=b"\x00\x01\x02").stdout == "3 b'\\x00\\x01\\x02'\n"
     assert run(echo).stdout == "0 b''\n"
 
 
-def test_large_stdin_is_streamed():
+def test_large_stdin_is_streamed(run):
     data = "line\n" * 400_000  # 2 MB: more than any pipe buffer
     result = run("import sys; print(sum(1 for _ in sys.stdin))", stdin=data)
     assert result.stdout == "400000\n"
 
 
-def test_large_stdin_the_program_never_reads_does_not_hang():
+def test_large_stdin_the_program_never_reads_does_not_hang(run):
     result = run("print('ignored stdin')", stdin="z" * 5_000_000, timeout=5)
     assert result.ok and result.stdout == "ignored stdin\n"
 
 
-def test_input_reads_lines():
+def test_input_reads_lines(run):
     result = run("name = input(); age = int(input()); print(f'{name} is {age}')", stdin="Ada\n36\n")
     assert result.stdout == "Ada is 36\n"
 
@@ -217,7 +269,7 @@ def test_input_reads_lines():
 # Processes -----------------------------------------------------------------------------------------
 
 
-def test_fork_bomb_is_contained():
+def test_fork_bomb_is_contained(run):
     result = run(
         """
         import os
@@ -233,7 +285,7 @@ def test_fork_bomb_is_contained():
     assert result.duration < 10
 
 
-def test_pids_limit_caps_threads():
+def test_pids_limit_caps_threads(run):
     code = """
         import threading, time
         n = 0
@@ -249,7 +301,7 @@ def test_pids_limit_caps_threads():
     assert int(run(code, pids=200).stdout) > 100
 
 
-def test_background_children_die_with_the_program():
+def test_background_children_die_with_the_program(run):
     result = run(
         """
         import subprocess, sys
@@ -263,7 +315,7 @@ def test_background_children_die_with_the_program():
 # Concurrency and clean-up ---------------------------------------------------------------------------
 
 
-def test_concurrent_runs_do_not_cross_talk():
+def test_concurrent_runs_do_not_cross_talk(run):
     results = {}
 
     def one(token):
@@ -280,7 +332,7 @@ def test_concurrent_runs_do_not_cross_talk():
         assert result.stdout == f"{token} {token * 3}\n"
 
 
-def test_very_short_timeouts_leave_nothing_behind():
+def test_very_short_timeouts_leave_nothing_behind(run):
     for _ in range(5):
         result = run("while True: pass", timeout=0.05)
         assert result.timed_out
@@ -312,7 +364,7 @@ def test_ctrl_c_in_the_caller_removes_the_container(tmp_path):
     # the `docker` fixture asserts that no container remains
 
 
-def test_temp_dirs_are_removed(tmp_path, monkeypatch):
+def test_temp_dirs_are_removed(run, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
 
@@ -320,7 +372,7 @@ def test_temp_dirs_are_removed(tmp_path, monkeypatch):
     run("print(1)")
     run("while True: pass", timeout=0.5)
     with pytest.raises(ImageNotFound):
-        run("print(1)", image="safecode-no-such-image:0")
+        execute("print(1)", image="safecode-no-such-image:0")
     deadline = time.monotonic() + 5  # a finished run's teardown happens off the caller's path
     while list(tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import wait_for_no_containers
+
 SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+# The module's server keeps a warm pool between tests: what must be gone is checked once it has stopped.
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("no_containers_after_module")]
 
 
 class Server:
@@ -53,10 +56,18 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(_docker_session):
+def no_containers_after_module(_docker_session):
+    yield
+    left = wait_for_no_containers()
+    assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def server(no_containers_after_module):
     server = Server("--max-runs", "4")
     yield server
-    server.stop()
+    stderr = server.stop()
+    assert "Traceback" not in stderr
 
 
 def test_port_zero_prints_the_real_port(server):
@@ -104,6 +115,27 @@ def test_oversized_body_is_refused_without_reading_it(server):
         assert response.status == 413 and "over" in json.loads(response.read())["error"]
     finally:
         connection.close()
+
+
+def test_runs_are_warm_by_default(server):
+    deadline = time.monotonic() + 30
+    while json.loads(server.request("GET", "/health")[2])["runs"]["ready"] < 4:
+        assert time.monotonic() < deadline, "the server's pool never filled"
+        time.sleep(0.05)
+    before = json.loads(server.request("GET", "/health")[2])
+    assert server.run({"code": "print('warm')"})[2]["output"] == "warm\n"
+    after = json.loads(server.request("GET", "/health")[2])
+    assert before["warm"] == 4 and after["runs"]["warm"] == before["runs"]["warm"] + 1
+
+
+def test_cold_when_asked():
+    server = Server("--warm", "0")
+    try:
+        assert server.run({"code": "print('cold')"})[2]["output"] == "cold\n"
+        report = json.loads(server.request("GET", "/health")[2])
+        assert report["warm"] == 0 and report["runs"] == {"warm": 0, "cold": 1, "ready": 0}
+    finally:
+        server.stop()
 
 
 def test_four_one_second_programs_run_at_once(server):

@@ -140,7 +140,7 @@ class App:
 
     def health(self, environ):
         report = {"docker": False, "image": False, "auth": self.token is not None, "max_runs": self.gate.slots,
-                  "max_timeout": self.sandbox.limits.timeout}
+                  "max_timeout": self.sandbox.limits.timeout, "warm": self.sandbox.warm, "runs": self.sandbox.stats()}
         try:
             report["docker"] = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0
             report["image"] = report["docker"] and engine.image_exists(self.sandbox.image)
@@ -279,6 +279,8 @@ def main(argv=None):
                         help="programs run at once (default: the number of cores, %(default)s)")
     parser.add_argument("--timeout", type=float, default=MAX_TIMEOUT,
                         help="the longest a program may run, in seconds (default %(default)s)")
+    parser.add_argument("--warm", type=int, default=None,
+                        help="containers kept started, ready for a program (default: --max-runs; 0: cold runs)")
     args = parser.parse_args(argv)
 
     if not is_loopback(args.host):
@@ -289,13 +291,15 @@ def main(argv=None):
     if args.max_runs < 1:
         parser.error("--max-runs must be at least 1")
     try:
-        sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE)
+        sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE,
+                          warm=args.max_runs if args.warm is None else args.warm)
     except ValueError as error:
         parser.error(str(error))
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
     app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed)
-    with serve(app, args.host, args.port) as server:
-        print(f"safecode web: serving http://{args.host}:{server.server_port}/ (Ctrl-C stops)", flush=True)
+    with sandbox, serve(app, args.host, args.port) as server:
+        print(f"safecode web: serving http://{args.host}:{server.server_port}/ "
+              f"({sandbox.warm} warm containers; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -1,0 +1,171 @@
+"""What only a warm pool can get wrong: reuse, idle containers that die or hang, closing, threads, crashes."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import wait_for_no_containers
+from safecode import ImageNotFound, Sandbox
+from safecode import engine
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+
+def wait_ready(sandbox, count, seconds=30):
+    deadline = time.monotonic() + seconds
+    while sandbox.stats()["ready"] < count:
+        assert time.monotonic() < deadline, f"the pool never had {count} ready containers"
+        time.sleep(0.02)
+
+
+def test_warm_runs_are_warm_and_correct():
+    with Sandbox(warm=2) as sandbox:
+        wait_ready(sandbox, 2)
+        results = [sandbox.execute(f"print({i} * 2)") for i in range(2)]
+        assert [r.stdout for r in results] == ["0\n", "2\n"]
+        assert sandbox.stats()["warm"] == 2 and sandbox.stats()["cold"] == 0
+        wait_ready(sandbox, 2)  # both were replaced
+
+
+def test_no_program_sees_what_another_left():
+    with Sandbox(warm=2) as sandbox:
+        wait_ready(sandbox, 2)
+        first = sandbox.execute(
+            """
+import socket, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # a process left behind
+print(socket.gethostname())
+"""
+        )
+        wait_ready(sandbox, 2)
+        second = sandbox.execute(
+            """
+import os, socket
+cmdlines = [open(f"/proc/{pid}/cmdline", "rb").read() for pid in os.listdir("/proc") if pid.isdigit()]
+print(socket.gethostname())
+print(sum(b"sleep" in line for line in cmdlines), sorted(os.listdir("/app")), os.listdir("/tmp"))
+"""
+        )
+        assert sandbox.stats()["warm"] == 2
+    first_host = first.stdout.strip()
+    second_host, seen = second.stdout.splitlines()
+    assert first_host and first_host != second_host  # a different container
+    assert seen == "0 ['main.py'] []"
+
+
+def test_time_limit_counts_from_the_handover():
+    with Sandbox(warm=1, timeout=1) as sandbox:
+        wait_ready(sandbox, 1)
+        time.sleep(2)  # idle longer than the time limit
+        result = sandbox.execute("import time; time.sleep(0.5); print('in time')")
+        assert result.ok and result.stdout == "in time\n" and sandbox.stats()["warm"] == 1
+
+
+def test_a_container_that_died_while_idle_is_never_handed_out():
+    with Sandbox(warm=1) as sandbox:
+        wait_ready(sandbox, 1)
+        (name,) = engine.ours()
+        engine.docker("kill", name)
+        deadline = time.monotonic() + 10
+        while name in engine.ours():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        taken = sandbox._pool.take()
+        assert taken is None or taken.name != name  # the dead one was dropped, not returned
+        if taken:
+            taken.discard()
+        result = sandbox.execute("print('fine')")
+        assert result.ok and result.stdout == "fine\n"
+
+
+def test_a_container_that_hangs_while_idle_is_replaced_and_the_program_still_runs():
+    with Sandbox(warm=1) as sandbox:
+        wait_ready(sandbox, 1)
+        (name,) = engine.ours()
+        engine.docker("pause", name)
+        result = sandbox.execute("print('ran elsewhere')")
+        assert result.ok and result.stdout == "ran elsewhere\n"
+        assert sandbox.stats() == {"warm": 0, "cold": 1, "ready": sandbox.stats()["ready"]}
+        deadline = time.monotonic() + 15
+        while name in engine.ours():  # the paused one is removed, off the caller's path
+            assert time.monotonic() < deadline, f"{name} was not removed"
+            time.sleep(0.1)
+
+
+def test_many_threads_share_one_pool_without_cross_talk():
+    results = {}
+    with Sandbox(warm=2) as sandbox:
+        wait_ready(sandbox, 2)
+
+        def one(i):
+            results[i] = sandbox.execute(f"import sys; print({i}, sys.stdin.read())", stdin=f"in{i}")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats = sandbox.stats()
+    assert {i: r.stdout for i, r in results.items()} == {i: f"{i} in{i}\n" for i in range(8)}
+    assert stats["warm"] + stats["cold"] == 8 and stats["warm"] >= 2
+
+
+def test_close_removes_every_pooled_container_and_later_runs_are_cold():
+    sandbox = Sandbox(warm=3)
+    wait_ready(sandbox, 3)
+    assert len(engine.ours()) == 3
+    sandbox.close()
+    assert engine.ours() == []  # close() waits for them
+    assert sandbox.execute("print(1)").stdout == "1\n" and sandbox.stats()["cold"] == 1
+
+
+def test_a_missing_image_is_a_clear_error_warm_too():
+    with Sandbox(warm=2, image="safecode-no-such-image:0") as sandbox:
+        with pytest.raises(ImageNotFound):
+            sandbox.execute("print(1)")
+
+
+def test_invalid_pool_size():
+    for warm in (-1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="warm"):
+            Sandbox(warm=warm)
+
+
+CALLER = """
+import sys, time
+from safecode import Sandbox
+sandbox = Sandbox(warm=2)
+while sandbox.stats()["ready"] < 2:
+    time.sleep(0.02)
+print("ready", flush=True)
+if sys.argv[1] == "hang":
+    time.sleep(600)
+"""
+
+
+def start_caller(tmp_path, mode):
+    script = tmp_path / "caller.py"
+    script.write_text(CALLER)
+    caller = subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert caller.stdout.readline() == b"ready\n"
+    assert len(engine.ours()) == 2
+    return caller
+
+
+def test_interpreter_exit_removes_the_pool(tmp_path):
+    caller = start_caller(tmp_path, "exit")
+    assert caller.wait(timeout=30) == 0
+    assert engine.ours() == []  # removed before the interpreter exited
+
+
+def test_pooled_containers_end_by_themselves_when_their_owner_is_killed(tmp_path):
+    caller = start_caller(tmp_path, "hang")
+    caller.send_signal(signal.SIGKILL)  # no clean-up code runs
+    caller.wait()
+    assert wait_for_no_containers(seconds=10) == []
