@@ -7,6 +7,7 @@ import time
 from .runner import Container
 
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
+TAKE_WAIT = 2.0  # seconds a caller may wait for a container already starting, rather than start one more
 
 
 def start_ready(limits, image):
@@ -23,6 +24,7 @@ class Pool:
         self.size, self._limits, self._image = size, limits, image
         self._ready = collections.deque()
         self._starting = 0
+        self._waiting = 0
         self._failures = 0
         self._retry_at = 0.0
         self._closed = False
@@ -35,16 +37,30 @@ class Pool:
         with self._lock:
             return len(self._ready)
 
-    def take(self):
-        """A ready container at once, or None: the caller then runs cold rather than wait."""
+    def take(self, wait=TAKE_WAIT):
+        """A ready container, or None: the caller then runs cold.
+
+        With none ready, a caller waits, at most `wait` seconds, only for a container already starting that no
+        other waiting caller will get: that one is sooner than a cold start, and Docker is not asked for more
+        containers than there are callers.
+        """
+        deadline = time.monotonic() + wait
         with self._lock:
-            while self._ready:
-                container = self._ready.popleft()
-                self._lock.notify_all()
-                if container.idle_ok():
-                    return container
-                container.discard()  # it died, or said something, while idle: never handed out
-        return None
+            self._waiting += 1
+            try:
+                while True:
+                    while self._ready:
+                        container = self._ready.popleft()
+                        self._lock.notify_all()
+                        if container.idle_ok():
+                            return container
+                        container.discard()  # it died, or said something, while idle: never handed out
+                    remaining = deadline - time.monotonic()
+                    if self._closed or remaining <= 0 or self._starting < self._waiting:
+                        return None
+                    self._lock.wait(remaining)
+            finally:
+                self._waiting -= 1
 
     def close(self):
         """Remove every pooled container, including those still starting; the pool then stays empty."""
