@@ -65,13 +65,17 @@ def replace_code(browser, code):
     browser.type(code)
 
 
-def test_type_code_click_run_and_read_the_output(site, browser, tmp_path):
-    _, url = site
-    browser.open(url)
-    browser.wait_for("document.getElementById('health').textContent === 'sandbox ready'")
-    replace_code(browser, "print('hello from chromium')\nprint(6 * 7)")
+def type_and_run(site, browser, code):
+    """Open the page, type `code` over what is in the editor, click Run and wait for the answer."""
+    browser.open(site[1])
+    replace_code(browser, code)
     browser.click("#run")
     finished(browser)
+
+
+def test_type_code_click_run_and_read_the_output(site, browser, tmp_path):
+    type_and_run(site, browser, "print('hello from chromium')\nprint(6 * 7)")
+    browser.wait_for("document.getElementById('health').textContent === 'sandbox ready'")
     assert text(browser, "stdout") == "hello from chromium\n42\n"
     assert text(browser, "badge") == "ok"
     assert text(browser, "meta").startswith("exit 0 · ")
@@ -108,11 +112,7 @@ def test_examples_menu_timeout_badge_and_partial_output(site, browser):
 
 
 def test_output_is_text_never_html(site, browser):
-    _, url = site
-    browser.open(url)
-    replace_code(browser, 'print("<b>bold?</b><img src=x onerror=\\"document.title=1\\">")')
-    browser.click("#run")
-    finished(browser)
+    type_and_run(site, browser, 'print("<b>bold?</b><img src=x onerror=\\"document.title=1\\">")')
     assert text(browser, "stdout") == '<b>bold?</b><img src=x onerror="document.title=1">\n'
     assert browser.evaluate("document.querySelectorAll('#stdout *').length") == 0
     assert browser.evaluate("document.title") != "1"
@@ -151,9 +151,5 @@ def test_code_and_stdin_from_the_address(site, browser):
 
 
 def test_bad_request_is_shown_not_crashed(site, browser):
-    _, url = site
-    browser.open(url)
-    replace_code(browser, " ")
-    browser.click("#run")
-    finished(browser)
+    type_and_run(site, browser, " ")
     assert text(browser, "badge") == "rejected" and '"code" is empty' in text(browser, "message")
