@@ -145,6 +145,8 @@ while sandbox.stats()["ready"] < 2:
 print("ready", flush=True)
 if sys.argv[1] == "hang":
     time.sleep(600)
+if sys.argv[1] == "loop":
+    sandbox.execute("while True: pass", timeout=120)
 """
 
 
@@ -169,3 +171,11 @@ def test_pooled_containers_end_by_themselves_when_their_owner_is_killed(tmp_path
     caller.send_signal(signal.SIGKILL)  # no clean-up code runs
     caller.wait()
     assert wait_for_no_containers(seconds=10) == []
+
+
+def test_ctrl_c_during_a_warm_run_removes_every_container(tmp_path):
+    caller = start_caller(tmp_path, "loop")
+    time.sleep(1)  # the program is running in one pooled container; a replacement is starting
+    caller.send_signal(signal.SIGINT)
+    assert caller.wait(timeout=30) != 0  # KeyboardInterrupt
+    assert engine.ours() == []  # the running one was stopped, and the pool removed at exit

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import wait_for_no_containers
+from safecode import engine
 
 SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
 
@@ -136,6 +137,21 @@ def test_cold_when_asked():
         assert report["warm"] == 0 and report["runs"] == {"warm": 0, "cold": 1, "ready": 0}
     finally:
         server.stop()
+
+
+def test_sigterm_stops_gracefully_and_removes_the_pool():
+    others = set(engine.ours())  # the module's server keeps a pool of its own
+    server = Server("--warm", "2")
+    deadline = time.monotonic() + 30
+    while json.loads(server.request("GET", "/health")[2])["runs"]["ready"] < 2:
+        assert time.monotonic() < deadline, "the server's pool never filled"
+        time.sleep(0.05)
+    pool = set(engine.ours()) - others
+    assert len(pool) == 2
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=20) == 0
+    server.stop()
+    assert not pool & set(engine.ours())  # removed by the server itself before it exited
 
 
 def test_four_one_second_programs_run_at_once(server):

@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import json
 import os
+import signal
 import socketserver
 import sys
 import threading
@@ -269,6 +270,10 @@ def serve(app, host, port):
     return make_server(host, port, app, server_class=ThreadingServer, handler_class=Handler)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="The safecode web example.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
@@ -297,6 +302,7 @@ def main(argv=None):
         parser.error(str(error))
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
     app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C: close the pool and go
     with sandbox, serve(app, args.host, args.port) as server:
         print(f"safecode web: serving http://{args.host}:{server.server_port}/ "
               f"({sandbox.warm} warm containers; Ctrl-C stops)", flush=True)
