@@ -45,18 +45,16 @@ def _unreachable(stderr):
     return None
 
 
-def run_failure(returncode, stdout, stderr, argv, image):
-    """The error for a `docker run` that failed in Docker itself, or None when the exit code is the program's.
+def run_failure(returncode, stderr, argv, image):
+    """The error for a `docker run` whose container ended before safecode's supervisor was ready.
 
-    Docker exits 125 (daemon or CLI error), 126 (cannot invoke) or 127 (not found) and says why on stderr,
-    starting "docker: ", before the program ever runs. A program can exit with those codes too, so all three
-    signs are needed; a program that forges them only changes its own outcome.
+    Nothing of the program has run yet, so the failure is Docker's own: exit 125 (daemon or CLI error),
+    126 (cannot invoke) or 127 (not found), with the reason on stderr.
     """
-    if returncode not in (125, 126, 127) or stdout or not stderr.startswith("docker: "):
-        return None
     if "No such image" in stderr:
         return ImageNotFound(image)
-    return _unreachable(stderr) or DockerError(returncode, stderr, argv)
+    reason = stderr or "the sandbox container ended before it was ready"
+    return _unreachable(stderr) or DockerError(returncode, reason, argv)
 
 
 def remove(*names, attempts=3):

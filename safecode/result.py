@@ -2,9 +2,6 @@
 
 from dataclasses import dataclass
 
-STATUSES = ("ok", "error", "timeout", "oom", "output_limit")
-
-
 @dataclass(frozen=True)
 class Result:
     """What a program did. `status` names the first of: timeout, output_limit, oom, error, ok."""

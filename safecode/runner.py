@@ -134,14 +134,16 @@ class Container:
             raise
         if said == self.mark + b"R":
             return
-        self._kill_client()
+        if said is None:
+            self.stop()
+            raise DockerError(-1, f"the sandbox container did not start within {timeout:g} s", self.argv)
+        try:  # it ended before it was ready: let the client finish saying why
+            self.proc.wait(TEARDOWN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
         stderr = self._drain(self.proc.stderr, 64 * 1024).decode("utf-8", "replace")
         self.stop()
-        if said is None:
-            raise DockerError(-1, f"the sandbox container did not start within {timeout:g} s", self.argv)
-        raise engine.run_failure(self.proc.returncode, "", stderr, self.argv, self.image) or DockerError(
-            self.proc.returncode, stderr or "the sandbox container ended before it was ready", self.argv
-        )
+        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image)
 
     def idle_ok(self):
         """A ready container that is still running and has said nothing since: fit to be handed a program."""

@@ -96,16 +96,19 @@ def test_bad_code_is_refused_before_docker_is_touched(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "code, stdout, stderr, expected",
+    "code, stderr, expected",
     [
-        (125, "", "docker: Error response from daemon: No such image: x:1.\n", ImageNotFound),
-        (125, "", "docker: Cannot connect to the Docker daemon at unix:///x. Is it running?\n", DockerUnavailable),
-        (127, "", 'docker: Error response from daemon: ... exec: "python3": executable file not found\n', DockerError),
-        (125, "", "the program wrote this and exited 125\n", None),
-        (125, "out", "docker: forged by a program that also printed to stdout\n", None),
-        (1, "", "docker: exit 1 is always the program's\n", None),
+        (125, "docker: Error response from daemon: No such image: x:1.\n", ImageNotFound),
+        (125, "docker: Cannot connect to the Docker daemon at unix:///x. Is it running?\n", DockerUnavailable),
+        (125, "docker: permission denied while trying to connect to the Docker daemon socket\n", DockerUnavailable),
+        (127, 'docker: Error response from daemon: ... exec: "python3": executable file not found\n', DockerError),
+        (1, "", DockerError),
     ],
 )
-def test_docker_failures_are_told_from_program_exits(code, stdout, stderr, expected):
-    failure = engine.run_failure(code, stdout, stderr, ["docker", "run"], "x:1")
-    assert failure is None if expected is None else isinstance(failure, expected)
+def test_a_container_that_ends_before_it_is_ready_is_dockers_failure(code, stderr, expected):
+    failure = engine.run_failure(code, stderr, ["docker", "run"], "x:1")
+    assert type(failure) is expected and failure.__class__ is not SafecodeError
+    if expected is DockerError:
+        assert failure.returncode == code and str(failure)
+    if expected is DockerUnavailable:
+        assert "--" in str(failure)  # the line, then how to fix it

@@ -10,6 +10,7 @@ token anywhere else, a Host check against DNS rebinding, request bodies read onl
 import argparse
 import dataclasses
 import hmac
+import importlib.util
 import ipaddress
 import json
 import os
@@ -19,11 +20,8 @@ import sys
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-try:
-    import safecode
-except ImportError:  # run from a checkout: python examples/web/server.py
+if importlib.util.find_spec("safecode") is None:  # run from a checkout: python examples/web/server.py
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    import safecode
 
 from safecode import SafecodeError, Sandbox
 from safecode import engine
