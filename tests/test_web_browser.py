@@ -79,6 +79,7 @@ def test_type_code_click_run_and_read_the_output(site, browser, tmp_path):
     assert text(browser, "stdout") == "hello from chromium\n42\n"
     assert text(browser, "badge") == "ok"
     assert text(browser, "meta").startswith("exit 0 · ")
+    assert text(browser, "limit") == "5"  # the server's own time limit, not a number written in the page
     if SCREENSHOTS:
         browser.screenshot(os.path.join(SCREENSHOTS, "desktop.png"))
         browser.screenshot(os.path.join(SCREENSHOTS, "phone.png"), width=390, height=844, mobile=True)
