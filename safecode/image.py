@@ -1,6 +1,7 @@
 """The sandbox image: its name, and how to make it exist (from python:3.11-slim, or offline from Debian)."""
 
 import io
+import json
 import os
 import subprocess
 import tarfile
@@ -15,12 +16,26 @@ BASE_IMAGE = "python:3.11-slim"
 USER_ID = 10001  # the image's default user; each run also picks its own id
 # The whole standard library but Tk, and tzdata for zoneinfo.
 DEBIAN_PACKAGES = ("python3", "libc-bin", "python3-distutils", "python3-lib2to3", "python3-venv", "tzdata")
+PASSWD = f"sandbox:x:{USER_ID}:{USER_ID}:sandbox:/tmp:/usr/sbin/nologin\n"
+GROUP = f"sandbox:x:{USER_ID}:\n"
+# An exec-form RUN (a JSON list) needs no shell or useradd in the base, only python3.
+ADD_USER = ["python3", "-c", f"open('/etc/passwd', 'a').write({PASSWD!r}); open('/etc/group', 'a').write({GROUP!r})"]
 DOCKERFILE = f"""\
-FROM {BASE_IMAGE}
-RUN useradd --uid {USER_ID} --home-dir /tmp --no-create-home --shell /usr/sbin/nologin sandbox
+FROM {{base}}
+USER root
+RUN {json.dumps(ADD_USER)}
 USER {USER_ID}:{USER_ID}
 WORKDIR /app
 """
+
+
+def base_image():
+    """The image to build from where a registry answers: $SAFECODE_BASE_IMAGE, or python:3.11-slim."""
+    return os.environ.get("SAFECODE_BASE_IMAGE") or BASE_IMAGE
+
+
+def dockerfile(base):
+    return DOCKERFILE.format(base=base)
 
 
 def default_image():
@@ -29,20 +44,25 @@ def default_image():
 
 
 def ensure_image(image=None, *, rebuild=False, log=lambda line: None):
-    """Make `image` exist on the Docker host; return how: "present", "built" or "built offline"."""
+    """Make `image` exist on the Docker host; return how: "present", "built" or "built offline".
+
+    It is built from the base image where that is on the host or can be pulled, else offline from Debian.
+    """
     image = image or default_image()
     if not rebuild and engine.image_exists(image):
         return "present"
-    pull = engine.docker("pull", BASE_IMAGE, timeout=600)
-    if pull.returncode == 0:
-        log(f"building {image} from {BASE_IMAGE}")
-        build = engine.docker("build", "--tag", image, "-", input=DOCKERFILE, timeout=600)
-        if build.returncode:
-            raise DockerError(build.returncode, build.stderr, ["docker", "build"])
-        return "built"
-    log(f"cannot pull {BASE_IMAGE} ({pull.stderr.strip()}); building {image} offline from Debian packages")
-    build_offline(image, log=log)
-    return "built offline"
+    base = base_image()
+    if not engine.image_exists(base):
+        pull = engine.docker("pull", base, timeout=600)
+        if pull.returncode:
+            log(f"cannot pull {base} ({pull.stderr.strip()}); building {image} offline from Debian packages")
+            build_offline(image, log=log)
+            return "built offline"
+    log(f"building {image} from {base}")
+    build = engine.docker("build", "--force-rm", "--tag", image, "-", input=dockerfile(base), timeout=600)
+    if build.returncode:
+        raise DockerError(build.returncode, build.stderr, ["docker", "build"])
+    return "built"
 
 
 def build_offline(image, *, log=lambda line: None):
@@ -57,7 +77,7 @@ def build_offline(image, *, log=lambda line: None):
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
         except FileNotFoundError:
             raise SafecodeError(
-                f"cannot build {image}: {BASE_IMAGE} cannot be pulled and mmdebstrap is not installed "
+                f"cannot build {image}: {base_image()} cannot be pulled and mmdebstrap is not installed "
                 "(apt-get install mmdebstrap)"
             ) from None
         if proc.returncode:
@@ -92,9 +112,8 @@ def _debian_suite():
 def _add_user(rootfs):
     """Add /etc/passwd and /etc/group naming the sandbox user; mmdebstrap's extract variant makes none."""
     files = {
-        "etc/passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-        f"sandbox:x:{USER_ID}:{USER_ID}:sandbox:/tmp:/usr/sbin/nologin\n",
-        "etc/group": f"root:x:0:\nsandbox:x:{USER_ID}:\n",
+        "etc/passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n" + PASSWD,
+        "etc/group": "root:x:0:\n" + GROUP,
     }
     with tarfile.open(rootfs, "a") as tar:
         for path, text in files.items():

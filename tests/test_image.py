@@ -24,9 +24,29 @@ def test_add_user_appends_passwd_and_group(tmp_path):
 
 
 @pytest.mark.pure
-def test_dockerfile_builds_from_the_seeds_base_with_a_user():
-    assert image.DOCKERFILE.startswith("FROM python:3.11-slim\n")
-    assert f"USER {image.USER_ID}:{image.USER_ID}" in image.DOCKERFILE
+def test_dockerfile_builds_from_the_seeds_base_with_a_user(monkeypatch):
+    monkeypatch.delenv("SAFECODE_BASE_IMAGE", raising=False)
+    text = image.dockerfile(image.base_image())
+    assert text.startswith("FROM python:3.11-slim\n")
+    assert f"USER {image.USER_ID}:{image.USER_ID}" in text
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker")
+def test_build_from_a_base_image_on_the_host(monkeypatch):
+    """The registry branch, end to end, from a base that is already here (as after `docker load`)."""
+    monkeypatch.setenv("SAFECODE_BASE_IMAGE", image.DEFAULT_IMAGE)  # any image with python3 will do
+    name = "safecode-test-built:1"
+    containers_before = image.engine.docker("ps", "--all", "--quiet").stdout.split()
+    try:
+        assert image.ensure_image(name, rebuild=True) == "built"
+        assert image.engine.docker("ps", "--all", "--quiet").stdout.split() == containers_before  # no build leftovers
+        result = execute("import os, pwd; print(pwd.getpwuid(10001).pw_name, os.getuid() >= 100000)", image=name)
+        assert result.stdout == "sandbox True\n"
+        user = image.engine.docker("image", "inspect", "--format", "{{.Config.User}}", name).stdout.strip()
+        assert user == f"{image.USER_ID}:{image.USER_ID}"
+    finally:
+        image.engine.docker("rmi", "--force", name)
 
 
 @pytest.mark.docker
