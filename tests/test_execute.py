@@ -12,6 +12,7 @@ import pytest
 
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
+from conftest import wait_for_no_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -362,6 +363,37 @@ def test_ctrl_c_in_the_caller_removes_the_container(tmp_path):
         caller.wait()
     assert b"KeyboardInterrupt" in caller.stderr.read()
     # the `docker` fixture asserts that no container remains
+
+
+def test_a_killed_caller_leaves_nothing_running_for_long(tmp_path):
+    """kill -9 runs no clean-up code: the supervisor's own alarm ends the container soon after its time limit."""
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "from safecode import execute\nprint('started', flush=True)\nexecute('while True: pass', timeout=2)\n"
+    )
+    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert caller.stdout.readline() == b"started\n"
+    deadline = time.monotonic() + 20
+    while not running_program():  # the program, not just its container, must be running
+        assert time.monotonic() < deadline, "the program never started"
+        time.sleep(0.05)
+    caller.kill()
+    caller.wait()
+    caller.stdout.close()
+    killed = time.monotonic()
+    time.sleep(1)
+    assert engine.ours(), "nothing but the alarm should stop a program whose caller is gone"
+    assert wait_for_no_containers(seconds=15) == []
+    assert time.monotonic() - killed < 2 + 5 + 3  # time limit + the supervisor's backstop + Docker's teardown
+
+
+def running_program():
+    """True once a container of ours holds its supervisor and the program it forked: two python3 processes."""
+    for name in engine.ours():
+        if engine.docker("top", name).stdout.count("python3") >= 2:
+            return True
+    return False
 
 
 def test_temp_dirs_are_removed(run, tmp_path, monkeypatch):
