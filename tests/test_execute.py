@@ -391,7 +391,7 @@ def test_a_killed_caller_leaves_nothing_running_for_long(tmp_path):
 def running_program():
     """True once a container of ours holds its supervisor and the program it forked: two python3 processes."""
     for name in engine.ours():
-        if engine.docker("top", name).stdout.count("python3") >= 2:
+        if engine.docker("top", name, "-o", "pid,comm").stdout.split().count("python3") >= 2:
             return True
     return False
 
