@@ -84,7 +84,9 @@ def _run(args):
         sys.stderr.write(result.stderr)
         if reason := stop_reason(result, sandbox.limits):
             print(f"safecode: {reason}", file=sys.stderr)
-    return STOPPED_EXIT.get(result.status, result.exit_code)
+    if result.status in STOPPED_EXIT:
+        return STOPPED_EXIT[result.status]
+    return 1 if result.exit_code is None else result.exit_code  # None: a program that forged its end mark
 
 
 def _image(args):

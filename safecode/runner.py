@@ -11,6 +11,7 @@ longer start a container it has only created, and then the container is removed 
 """
 
 import os
+import pathlib
 import secrets
 import selectors
 import shutil
@@ -31,7 +32,7 @@ ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before
 BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
 TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
 UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
-SUPERVISOR = open(os.path.join(os.path.dirname(__file__), "supervisor.py"), encoding="utf-8").read()
+SUPERVISOR = (pathlib.Path(__file__).parent / "supervisor.py").read_text(encoding="utf-8")
 
 _teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-teardown")
 
@@ -266,7 +267,7 @@ class Container:
         return data
 
     def _drain(self, pipe, limit=CHUNK):
-        """What is left in a pipe of a client that has exited, up to `limit` bytes."""
+        """What can be read from a pipe now, without waiting, up to `limit` bytes."""
         if pipe.closed:
             return b""
         os.set_blocking(pipe.fileno(), False)
@@ -307,13 +308,11 @@ class Container:
         self.proc.stdin.close()
 
     def teardown(self):
-        """Off the caller's path: let the container end by itself, then make sure it is gone."""
+        """Let a container that has finished, or was told to, end by itself; then make sure it is gone."""
         deadline = time.monotonic() + TEARDOWN_TIMEOUT
         try:
-            for pipe in (self.proc.stdout, self.proc.stderr):  # never let a full pipe hold the client up
-                os.set_blocking(pipe.fileno(), False)
             while self.proc.poll() is None and time.monotonic() < deadline:
-                self._drain(self.proc.stdout, 1 << 20)
+                self._drain(self.proc.stdout, 1 << 20)  # never let a full pipe hold the client up
                 self._drain(self.proc.stderr, 1 << 20)
                 time.sleep(0.01)
         finally:

@@ -18,6 +18,7 @@ import signal
 import socketserver
 import sys
 import threading
+from http import HTTPStatus
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 if importlib.util.find_spec("safecode") is None:  # run from a checkout: python examples/web/server.py
@@ -25,7 +26,7 @@ if importlib.util.find_spec("safecode") is None:  # run from a checkout: python 
 
 from safecode import SafecodeError, Sandbox
 from safecode import engine
-from safecode.errors import CodeTooLarge, DockerUnavailable, ImageNotFound
+from safecode.errors import DockerUnavailable, ImageNotFound
 from safecode.result import stop_reason
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "index.html")
@@ -45,12 +46,6 @@ PAGE_POLICY = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
     "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable",
-}
-
 
 class HTTPError(Exception):
     """An answer other than 200, with a JSON body {"success": false, "error": message}."""
@@ -110,7 +105,7 @@ class App:
         if environ["REQUEST_METHOD"] == "HEAD":
             headers = headers + [("Content-Length", str(len(body)))]
             body = b""
-        start_response(f"{status} {REASONS[status]}", _with_defaults(headers, body))
+        start_response(f"{status} {HTTPStatus(status).phrase}", _with_defaults(headers, body))
         return [body]
 
     def dispatch(self, environ):
@@ -151,12 +146,9 @@ class App:
     def run(self, environ):
         self.check_token(environ)
         request = _read_json(environ)
-        code, stdin, timeout = _run_fields(request, self.sandbox.limits.timeout)
-        limits = dataclasses.replace(self.sandbox.limits, timeout=timeout)
+        code, stdin, limits = _run_fields(request, self.sandbox.limits)
         try:
-            result = self.gate(lambda: self.sandbox.execute(code, stdin=stdin, timeout=timeout), self.queue_wait)
-        except CodeTooLarge as error:
-            raise HTTPError(413, str(error)) from None
+            result = self.gate(lambda: self.sandbox.execute(code, stdin=stdin, timeout=limits.timeout), self.queue_wait)
         except (DockerUnavailable, ImageNotFound) as error:
             raise HTTPError(503, f"The sandbox is not available: {error}", [("Retry-After", "10")]) from None
         except SafecodeError as error:
@@ -192,25 +184,27 @@ def _read_json(environ):
     return request
 
 
-def _run_fields(request, max_timeout):
+def _run_fields(request, limits):
+    """code, stdin and the limits of this run, checked before it waits for a slot."""
     code = request.get("code")
     if not isinstance(code, str):
         raise HTTPError(400, '"code" is required and must be a string.')
     if not code.strip():
         raise HTTPError(400, '"code" is empty.')
-    if len(code.encode("utf-8", "replace")) > MAX_CODE:
-        raise HTTPError(413, f'"code" is over {MAX_CODE} bytes.')
     stdin = request.get("stdin", "")
     if not isinstance(stdin, str):
         raise HTTPError(400, '"stdin" must be a string.')
-    timeout = request.get("timeout", max_timeout)
+    timeout = request.get("timeout", limits.timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise HTTPError(400, '"timeout" must be a positive number of seconds.')
     try:
-        code.encode("utf-8"), stdin.encode("utf-8")
+        size = len(code.encode("utf-8"))
+        stdin.encode("utf-8")
     except UnicodeEncodeError:
         raise HTTPError(400, '"code" and "stdin" must be valid Unicode text.') from None
-    return code, stdin, min(float(timeout), max_timeout)
+    if size > limits.max_code:
+        raise HTTPError(413, f'"code" is {size} bytes, over the limit of {limits.max_code}.')
+    return code, stdin, dataclasses.replace(limits, timeout=min(float(timeout), limits.timeout))
 
 
 def _answer(result, limits):
