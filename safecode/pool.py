@@ -8,6 +8,7 @@ from .runner import Container
 
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
 TAKE_WAIT = 2.0  # seconds a caller may wait for a container already starting, rather than start one more
+CHECK_EVERY = 2.0  # seconds between looks at idle containers, to replace any that died
 
 
 def start_ready(limits, image):
@@ -76,14 +77,27 @@ class Pool:
             while self._starting:  # each one finishing its start sees the pool closed and ends itself
                 self._lock.wait()
 
+    def _prune(self):
+        """Drop the ready containers that are no longer fit to run a program (called with the lock held)."""
+        fit = collections.deque()
+        for container in self._ready:
+            if container.idle_ok():
+                fit.append(container)
+            else:
+                container.discard()
+        if len(fit) < len(self._ready):
+            self._ready = fit
+            self._lock.notify_all()
+
     def _fill(self):
         with self._lock:
             while not self._closed:
+                self._prune()
                 delay = self._retry_at - time.monotonic()
                 if delay > 0:
-                    self._lock.wait(delay)
+                    self._lock.wait(min(delay, CHECK_EVERY))
                 elif len(self._ready) + self._starting >= self.size:
-                    self._lock.wait()
+                    self._lock.wait(CHECK_EVERY)
                 else:
                     self._starting += 1
                     threading.Thread(target=self._start_one, name="safecode-pool-start", daemon=True).start()

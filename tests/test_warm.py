@@ -83,6 +83,22 @@ def test_a_container_that_died_while_idle_is_never_handed_out():
         assert result.ok and result.stdout == "fine\n"
 
 
+def test_a_container_that_dies_while_idle_is_replaced_without_waiting_for_a_caller():
+    with Sandbox(warm=2) as sandbox:
+        wait_ready(sandbox, 2)
+        first = set(engine.ours())
+        victim = sorted(first)[0]
+        engine.docker("kill", victim)
+        deadline = time.monotonic() + 20
+        while True:  # no program is run: the pool notices by itself
+            now = set(engine.ours())
+            if victim not in now and len(now) == 2 and sandbox.stats()["ready"] == 2:
+                break
+            assert time.monotonic() < deadline, f"not replaced: {now}, {sandbox.stats()}"
+            time.sleep(0.1)
+        assert len(now - first) == 1  # one new container in the dead one's place
+
+
 def test_a_container_that_hangs_while_idle_is_replaced_and_the_program_still_runs():
     with Sandbox(warm=1) as sandbox:
         wait_ready(sandbox, 1)
