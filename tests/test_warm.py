@@ -1,5 +1,6 @@
 """What only a warm pool can get wrong: reuse, idle containers that die or hang, closing, threads, crashes."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -159,39 +160,52 @@ sandbox = Sandbox(warm=2)
 while sandbox.stats()["ready"] < 2:
     time.sleep(0.02)
 print("ready", flush=True)
+sys.stdin.readline()  # the test has counted the containers: go on
 if sys.argv[1] == "hang":
     time.sleep(600)
 if sys.argv[1] == "loop":
+    print("running", flush=True)
     sandbox.execute("while True: pass", timeout=120)
 """
 
 
-def start_caller(tmp_path, mode):
+@contextlib.contextmanager
+def caller(tmp_path, mode):
+    """A process that fills a pool of 2, waits for the word, then exits, hangs or runs a program forever."""
     script = tmp_path / "caller.py"
     script.write_text(CALLER)
-    caller = subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert caller.stdout.readline() == b"ready\n"
-    assert len(engine.ours()) == 2
-    return caller
+    process = subprocess.Popen([sys.executable, str(script), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert process.stdout.readline() == b"ready\n"
+        assert len(engine.ours()) == 2
+        process.stdin.write(b"go\n")
+        process.stdin.flush()
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        process.stdin.close()
+        process.stdout.close()
 
 
 def test_interpreter_exit_removes_the_pool(tmp_path):
-    caller = start_caller(tmp_path, "exit")
-    assert caller.wait(timeout=30) == 0
-    assert engine.ours() == []  # removed before the interpreter exited
+    with caller(tmp_path, "exit") as process:
+        assert process.wait(timeout=30) == 0
+        assert engine.ours() == []  # removed before the interpreter exited
 
 
 def test_pooled_containers_end_by_themselves_when_their_owner_is_killed(tmp_path):
-    caller = start_caller(tmp_path, "hang")
-    caller.send_signal(signal.SIGKILL)  # no clean-up code runs
-    caller.wait()
-    assert wait_for_no_containers(seconds=10) == []
+    with caller(tmp_path, "hang") as process:
+        process.send_signal(signal.SIGKILL)  # no clean-up code runs
+        process.wait()
+        assert wait_for_no_containers(seconds=10) == []
 
 
 def test_ctrl_c_during_a_warm_run_removes_every_container(tmp_path):
-    caller = start_caller(tmp_path, "loop")
-    time.sleep(1)  # the program is running in one pooled container; a replacement is starting
-    caller.send_signal(signal.SIGINT)
-    assert caller.wait(timeout=30) != 0  # KeyboardInterrupt
-    assert engine.ours() == []  # the running one was stopped, and the pool removed at exit
+    with caller(tmp_path, "loop") as process:
+        assert process.stdout.readline() == b"running\n"
+        time.sleep(1)  # the program is running in one pooled container; a replacement is starting
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) != 0  # KeyboardInterrupt
+        assert engine.ours() == []  # the running one was stopped, and the pool removed at exit
