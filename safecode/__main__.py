@@ -11,6 +11,7 @@ from .errors import SafecodeError
 from .image import default_image, ensure_image
 from .limits import Limits
 from .result import stop_reason
+from .runner import remove_stale_code_dirs
 from .sandbox import Sandbox
 
 # Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).
@@ -57,7 +58,7 @@ def _parser():
     image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
     image.set_defaults(command=_image)
 
-    cleanup = commands.add_parser("cleanup", help="remove every safecode container (after a crash)")
+    cleanup = commands.add_parser("cleanup", help="remove every safecode container, and code folders left by a crash")
     cleanup.set_defaults(command=_cleanup)
     return parser
 
@@ -99,7 +100,8 @@ def _cleanup(args):
     names = engine.ours()
     if names:
         engine.remove(*names, attempts=1)
-    print(f"removed {len(names)} container(s)")
+    folders = remove_stale_code_dirs()
+    print(f"removed {len(names)} container(s) and {folders} stale code folder(s)")
     return 0
 
 

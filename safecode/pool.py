@@ -108,16 +108,22 @@ class Pool:
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
         with self._lock:
-            self._starting -= 1
             if container is None:
                 self._failures += 1
                 self._retry_at = time.monotonic() + min(MAX_BACKOFF, 0.25 * 2**self._failures)
-            else:
+            elif not self._closed:
                 self._failures = 0
-                if not self._closed:
-                    self._ready.append(container)
-                    container = None
-            self._lock.notify_all()
-        if container is not None:  # the pool closed while it started
+                self._ready.append(container)
+                container = None
+            if container is None:
+                self._starting -= 1
+                self._lock.notify_all()
+                return
+        # The pool closed while this one started. It still counts as starting, so close() waits for it to be gone.
+        try:
             container.close_idle()
             container.teardown()
+        finally:
+            with self._lock:
+                self._starting -= 1
+                self._lock.notify_all()

@@ -105,7 +105,7 @@ class Container:
         self.name = f"safecode-{uuid.uuid4().hex[:16]}"
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
-        self.code_dir = tempfile.mkdtemp(prefix="safecode-")
+        self.code_dir = tempfile.mkdtemp(prefix=f"{self.name}-")  # named after it, so `cleanup` can match them
         try:
             os.chmod(self.code_dir, 0o755)  # whatever the caller's umask: the container's own uid must read it
             self.argv = build_args(
@@ -322,6 +322,25 @@ class Container:
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             pipe.close()
         shutil.rmtree(self.code_dir, ignore_errors=True)
+
+
+def remove_stale_code_dirs(min_age=60.0):
+    """Remove code folders that a process killed outright left behind: their container is gone and they are old.
+
+    Returns how many were removed. The age keeps a folder whose container another process is creating right now.
+    """
+    live = set(engine.ours())
+    removed = 0
+    for path in pathlib.Path(tempfile.gettempdir()).glob("safecode-" + "[0-9a-f]" * 16 + "-*"):
+        container = path.name.rsplit("-", 1)[0]
+        try:
+            stale = path.is_dir() and container not in live and time.time() - path.stat().st_mtime >= min_age
+        except FileNotFoundError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _result(output, stopped, exit_code, started):

@@ -79,3 +79,38 @@ def test_image_is_present_and_cleanup_removes_ours():
     )
     proc = safecode("cleanup")
     assert proc.returncode == 0 and "removed 1 container" in proc.stdout
+
+
+def test_stale_code_folders_go_and_live_ones_stay(tmp_path, monkeypatch):
+    import tempfile
+    import time
+
+    from safecode import Sandbox
+    from safecode.runner import remove_stale_code_dirs
+
+    old = time.time() - 3600
+    stale = tmp_path / "safecode-0123456789abcdef-x1y2"  # a folder whose container is long gone
+    other = tmp_path / "safecode-image-abc"  # not a code folder
+    fresh = tmp_path / "safecode-fedcba9876543210-q"  # young: its container may be starting right now
+    for path in (stale, other, fresh):
+        path.mkdir()
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with Sandbox(warm=1) as sandbox:
+        while sandbox.stats()["ready"] < 1:
+            time.sleep(0.02)
+        (live,) = [path for path in tmp_path.iterdir() if path.name.startswith(sandbox._pool._ready[0].name)]
+        os.utime(live, (old, old))  # old, but its container is alive
+        assert remove_stale_code_dirs() == 1
+        assert live.exists() and not stale.exists() and other.exists() and fresh.exists()
+        assert sandbox.execute("print('still fine')").stdout == "still fine\n"
+
+
+def test_cleanup_command_removes_containers_and_stale_folders(tmp_path):
+    stale = tmp_path / "safecode-0123456789abcdef-x1y2"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    proc = safecode("cleanup", env={"TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0 and "removed 0 container(s) and 1 stale code folder(s)" in proc.stdout
+    assert not stale.exists()

@@ -13,6 +13,7 @@ import pytest
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
 from conftest import wait_for_no_containers
+from safecode.runner import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -386,6 +387,7 @@ def test_a_killed_caller_leaves_nothing_running_for_long(tmp_path):
     assert engine.ours(), "nothing but the alarm should stop a program whose caller is gone"
     assert wait_for_no_containers(seconds=15) == []
     assert time.monotonic() - killed < 2 + 5 + 3  # time limit + the supervisor's backstop + Docker's teardown
+    assert remove_stale_code_dirs(min_age=0) >= 1  # what `safecode cleanup` removes after such a crash
 
 
 def running_program():

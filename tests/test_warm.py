@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from conftest import wait_for_no_containers
 from safecode import ImageNotFound, Sandbox
 from safecode import engine
+from safecode.runner import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -147,6 +149,16 @@ def test_a_missing_image_is_a_clear_error_warm_too():
             sandbox.execute("print(1)")
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.3])
+def test_closing_a_pool_that_is_still_starting_leaves_nothing(tmp_path, monkeypatch, delay):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sandbox = Sandbox(warm=4)
+    time.sleep(delay)  # whatever state its containers are in
+    sandbox.close()
+    assert engine.ours() == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_invalid_pool_size():
     for warm in (-1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="warm"):
@@ -200,6 +212,7 @@ def test_pooled_containers_end_by_themselves_when_their_owner_is_killed(tmp_path
         process.send_signal(signal.SIGKILL)  # no clean-up code runs
         process.wait()
         assert wait_for_no_containers(seconds=10) == []
+        assert remove_stale_code_dirs(min_age=0) >= 2  # what `safecode cleanup` removes after such a crash
 
 
 def test_ctrl_c_during_a_warm_run_removes_every_container(tmp_path):
