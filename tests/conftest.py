@@ -1,6 +1,8 @@
 """Shared fixtures. Docker tests run against a real engine; they skip without one, except under CI=true."""
 
 import os
+import pathlib
+import tempfile
 import time
 
 import pytest
@@ -24,7 +26,9 @@ def _docker_session():
         pytest.skip("no Docker Engine answers (run scripts/ensure-docker, or start Docker)")
     ensure_image()
     left = engine.ours()
-    assert not left, f"safecode containers were already running before the tests: {left}"
+    hint = "stop whatever runs safecode here (the demo?), or run 'python -m safecode cleanup'"
+    assert not left, f"safecode containers were already running before the tests: {left}; {hint}"
+    assert not code_folders(), f"code folders were already there before the tests: {code_folders()}; {hint}"
 
 
 def wait_for_no_containers(seconds=5.0):
@@ -35,14 +39,27 @@ def wait_for_no_containers(seconds=5.0):
     return left
 
 
-@pytest.fixture
-def docker(_docker_session):
-    """Use in every test that touches Docker: afterwards, not one container of ours may remain."""
-    yield
+def code_folders():
+    """The code folders of our containers in the temp dir (each is named after its container)."""
+    return sorted(pathlib.Path(tempfile.gettempdir()).glob("safecode-" + "[0-9a-f]" * 16 + "-*"))
+
+
+def assert_nothing_left():
     left = wait_for_no_containers()
     if left:
         engine.remove(*left, attempts=1)
     assert not left, f"containers left behind: {left}"
+    deadline = time.monotonic() + 5  # teardowns off the caller's path may still be removing theirs
+    while (folders := code_folders()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not folders, f"code folders left behind: {folders}"
+
+
+@pytest.fixture
+def docker(_docker_session):
+    """Use in every test that touches Docker: afterwards, not one container or code folder of ours may remain."""
+    yield
+    assert_nothing_left()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import wait_for_no_containers
+from conftest import assert_nothing_left
 from safecode import engine
 
 SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
@@ -59,8 +59,7 @@ class Server:
 @pytest.fixture(scope="module")
 def no_containers_after_module(_docker_session):
     yield
-    left = wait_for_no_containers()
-    assert not left, f"containers left behind: {left}"
+    assert_nothing_left()
 
 
 @pytest.fixture(scope="module")
