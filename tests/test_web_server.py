@@ -166,6 +166,34 @@ def test_foreign_host_header_is_refused(server):
     assert server.request("GET", "/", headers={"Host": "rebound.example"})[0] == 403
 
 
+def test_ipv6_loopback():
+    server = Server("--host", "::1", "--warm", "0")
+    try:
+        connection = http.client.HTTPConnection("::1", server.port, timeout=10)
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["ready"]
+        connection.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--port", "80000"], "not a port"),
+        (["--port", "http"], "invalid _port value"),
+        (["--host", "no.such.host.invalid", "--token", "t"], "cannot listen on no.such.host.invalid"),
+        (["--max-runs", "0"], "--max-runs"),
+        (["--warm", "-1"], "warm"),
+        (["--timeout", "nan"], "timeout"),
+    ],
+)
+def test_bad_command_lines_are_clear_errors(args, message):
+    proc = subprocess.run([sys.executable, SERVER, *args], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_binding_beyond_loopback_needs_a_token():
     proc = subprocess.run([sys.executable, SERVER, "--host", "0.0.0.0", "--port", "0"], capture_output=True,
                           text=True, timeout=30, env={k: v for k, v in os.environ.items() if k != "SAFECODE_TOKEN"})

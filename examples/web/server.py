@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -257,9 +258,21 @@ def is_loopback(host):
         return False
 
 
+class ThreadingServer6(ThreadingServer):
+    address_family = socket.AF_INET6
+
+
 def serve(app, host, port):
     """A threaded server for `app`; .server_port is the real port, even when port 0 was asked."""
-    return make_server(host, port, app, server_class=ThreadingServer, handler_class=Handler)
+    server_class = ThreadingServer6 if ":" in host else ThreadingServer
+    return make_server(host.strip("[]"), port, app, server_class=server_class, handler_class=Handler)
+
+
+def _port(text):
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
 
 
 def _interrupt(signum, frame):
@@ -269,7 +282,7 @@ def _interrupt(signum, frame):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="The safecode web example.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s; 0 picks a free one)")
+    parser.add_argument("--port", type=_port, default=8000, help="port (default %(default)s; 0 picks a free one)")
     parser.add_argument("--token", default=os.environ.get("SAFECODE_TOKEN"),
                         help="require 'Authorization: Bearer TOKEN' (default: $SAFECODE_TOKEN)")
     parser.add_argument("--max-runs", type=int, default=os.cpu_count() or 2,
@@ -295,8 +308,15 @@ def main(argv=None):
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
     app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C: close the pool and go
-    with sandbox, serve(app, args.host, args.port) as server:
-        print(f"safecode web: serving http://{args.host}:{server.server_port}/ "
+    try:
+        server = serve(app, args.host, args.port)
+    except OSError as error:
+        sandbox.close()
+        print(f"safecode web: cannot listen on {args.host} port {args.port}: {error}", file=sys.stderr)
+        return 2
+    shown = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
+    with sandbox, server:
+        print(f"safecode web: serving http://{shown}:{server.server_port}/ "
               f"({sandbox.warm} warm containers; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
