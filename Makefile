@@ -24,7 +24,7 @@ demo: image  ## the web example on http://127.0.0.1:8000
 	$(PYTHON) examples/web/server.py --port $(or $(PORT),8000)
 
 test: $(VENV)/.installed browser  ## without Docker (and not under CI=true) the Docker tests are skipped, not failed
-	@scripts/ensure-docker && $(PYTHON) -m safecode image || \
+	@$(MAKE) --no-print-directory image || \
 	  { [ "$$CI" != true ] && echo "make test: no Docker Engine here: its tests will be skipped" >&2; }
 	$(VPY) -m pytest
 
