@@ -20,13 +20,6 @@ PASSWD = f"sandbox:x:{USER_ID}:{USER_ID}:sandbox:/tmp:/usr/sbin/nologin\n"
 GROUP = f"sandbox:x:{USER_ID}:\n"
 # An exec-form RUN (a JSON list) needs no shell or useradd in the base, only python3.
 ADD_USER = ["python3", "-c", f"open('/etc/passwd', 'a').write({PASSWD!r}); open('/etc/group', 'a').write({GROUP!r})"]
-DOCKERFILE = f"""\
-FROM {{base}}
-USER root
-RUN {json.dumps(ADD_USER)}
-USER {USER_ID}:{USER_ID}
-WORKDIR /app
-"""
 
 
 def base_image():
@@ -35,7 +28,8 @@ def base_image():
 
 
 def dockerfile(base):
-    return DOCKERFILE.format(base=base)
+    """The Dockerfile that adds the sandbox user to `base`."""
+    return f"FROM {base}\nUSER root\nRUN {json.dumps(ADD_USER)}\nUSER {USER_ID}:{USER_ID}\nWORKDIR /app\n"
 
 
 def default_image():
