@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -9,6 +11,27 @@ import pytest
 
 from safecode import engine, ensure_image
 from safecode.errors import SafecodeError
+
+
+ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
+
+
+def caller_process(tmp_path, source, *args):
+    """A separate Python process running `source` with this checkout's safecode, its standard streams piped."""
+    script = tmp_path / "caller.py"
+    script.write_text(source)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
+def end_process(process):
+    """Kill a caller_process if it still runs, and close its pipes."""
+    process.kill()
+    process.wait()
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        pipe.close()
 
 
 def _engine_answers():

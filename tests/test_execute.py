@@ -1,9 +1,7 @@
 """execute() against a real Docker Engine: the seeds' examples and every way a run can go wrong."""
 
-import os
+import contextlib
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -12,7 +10,7 @@ import pytest
 
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
-from conftest import wait_for_no_containers
+from conftest import caller_process, end_process, wait_for_no_containers
 from safecode.runner import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
@@ -341,47 +339,37 @@ def test_very_short_timeouts_leave_nothing_behind(run):
     # the `docker` fixture asserts that no container remains
 
 
-def test_ctrl_c_in_the_caller_removes_the_container(tmp_path):
-    script = tmp_path / "caller.py"
-    script.write_text(
-        "import sys\nfrom safecode import execute\n"
-        "print('started', flush=True)\n"
-        "execute('while True: pass', timeout=120)\n"
+@contextlib.contextmanager
+def caller_running_a_loop(tmp_path, timeout):
+    """A separate process whose execute() is, right now, running `while True: pass` with this time limit."""
+    process = caller_process(
+        tmp_path, f"from safecode import execute\nprint('started', flush=True)\n"
+                  f"execute('while True: pass', timeout={timeout})\n",
     )
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        assert caller.stdout.readline() == b"started\n"
+        assert process.stdout.readline() == b"started\n"
         deadline = time.monotonic() + 20
-        while not engine.ours():  # wait until the container exists
-            assert time.monotonic() < deadline, "the container never started"
+        while not running_program():  # the program, not just its container, must be running
+            assert time.monotonic() < deadline, "the program never started"
             time.sleep(0.05)
-        time.sleep(0.5)
+        yield process
+    finally:
+        end_process(process)
+
+
+def test_ctrl_c_in_the_caller_removes_the_container(tmp_path):
+    with caller_running_a_loop(tmp_path, timeout=120) as caller:
         caller.send_signal(signal.SIGINT)
         caller.wait(timeout=20)
-    finally:
-        caller.kill()
-        caller.wait()
-    assert b"KeyboardInterrupt" in caller.stderr.read()
+        assert b"KeyboardInterrupt" in caller.stderr.read()
     # the `docker` fixture asserts that no container remains
 
 
 def test_a_killed_caller_leaves_nothing_running_for_long(tmp_path):
     """kill -9 runs no clean-up code: the supervisor's own alarm ends the container soon after its time limit."""
-    script = tmp_path / "caller.py"
-    script.write_text(
-        "from safecode import execute\nprint('started', flush=True)\nexecute('while True: pass', timeout=2)\n"
-    )
-    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert caller.stdout.readline() == b"started\n"
-    deadline = time.monotonic() + 20
-    while not running_program():  # the program, not just its container, must be running
-        assert time.monotonic() < deadline, "the program never started"
-        time.sleep(0.05)
-    caller.kill()
-    caller.wait()
-    caller.stdout.close()
+    with caller_running_a_loop(tmp_path, timeout=2) as caller:
+        caller.kill()
+        caller.wait()
     killed = time.monotonic()
     time.sleep(1)
     assert engine.ours(), "nothing but the alarm should stop a program whose caller is gone"

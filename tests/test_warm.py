@@ -1,17 +1,14 @@
 """What only a warm pool can get wrong: reuse, idle containers that die or hang, closing, threads, crashes."""
 
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import wait_for_no_containers
+from conftest import caller_process, end_process, wait_for_no_containers
 from safecode import ImageNotFound, Sandbox
 from safecode import engine
 from safecode.runner import remove_stale_code_dirs
@@ -184,10 +181,7 @@ if sys.argv[1] == "loop":
 @contextlib.contextmanager
 def caller(tmp_path, mode):
     """A process that fills a pool of 2, waits for the word, then exits, hangs or runs a program forever."""
-    script = tmp_path / "caller.py"
-    script.write_text(CALLER)
-    process = subprocess.Popen([sys.executable, str(script), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               env={**os.environ, "PYTHONPATH": os.getcwd()})
+    process = caller_process(tmp_path, CALLER, mode)
     try:
         assert process.stdout.readline() == b"ready\n"
         assert len(engine.ours()) == 2
@@ -195,10 +189,7 @@ def caller(tmp_path, mode):
         process.stdin.flush()
         yield process
     finally:
-        process.kill()
-        process.wait()
-        process.stdin.close()
-        process.stdout.close()
+        end_process(process)
 
 
 def test_interpreter_exit_removes_the_pool(tmp_path):
