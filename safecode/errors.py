@@ -40,3 +40,7 @@ class DockerError(SafecodeError):
 
     def __str__(self):
         return f"docker failed with exit code {self.returncode}: {self.stderr.strip()}"
+
+
+class Cancelled(SafecodeError):
+    """The run was cancelled from another thread (Stream.cancel()); its container is gone by the time this is seen."""

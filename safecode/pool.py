@@ -4,18 +4,12 @@ import collections
 import threading
 import time
 
-from .runner import Container
+from .container import start_ready
 
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
 TAKE_WAIT = 2.0  # seconds a caller may wait for a container already starting, rather than start one more
 CHECK_EVERY = 2.0  # seconds between looks at idle containers, to replace any that died
-
-
-def start_ready(limits, image):
-    """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
-    container = Container(limits, image)
-    container.wait_ready()
-    return container
+CANCEL_POLL = 0.1  # seconds between looks at a waiting caller's cancel switch
 
 
 class Pool:
@@ -38,7 +32,7 @@ class Pool:
         with self._lock:
             return len(self._ready)
 
-    def take(self, wait=TAKE_WAIT):
+    def take(self, wait=TAKE_WAIT, cancel=None):
         """A ready container, or None: the caller then runs cold.
 
         With none ready, a caller waits, at most `wait` seconds, only for a container already starting that no
@@ -59,6 +53,9 @@ class Pool:
                     remaining = deadline - time.monotonic()
                     if self._closed or remaining <= 0 or self._starting < self._waiting:
                         return None
+                    if cancel is not None:
+                        cancel.check()
+                        remaining = min(remaining, CANCEL_POLL)
                     self._lock.wait(remaining)
             finally:
                 self._waiting -= 1

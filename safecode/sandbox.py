@@ -1,16 +1,23 @@
-"""The public entry points: a Sandbox holds limits, an image and perhaps a warm pool; execute() runs one program."""
+"""The public entry points: a Sandbox holds limits, an image and perhaps a warm pool; execute() and stream() run one program."""
 
 import collections
 import dataclasses
 import threading
 import time
 import weakref
+from typing import BinaryIO, Dict, Optional, Union
 
+from .cancel import Cancel
+from .container import Stuck, start_ready
 from .errors import CodeTooLarge, DockerError
 from .image import default_image
 from .limits import Limits
-from .pool import Pool, start_ready
-from .runner import Stuck
+from .pool import Pool
+from .result import Result
+from .run import events, input_source
+from .stream import Stream
+
+Input = Union[str, bytes, BinaryIO]
 
 
 class Sandbox:
@@ -24,15 +31,15 @@ class Sandbox:
     def __init__(
         self,
         *,
-        timeout=Limits.timeout,
-        memory=Limits.memory,
-        cpus=Limits.cpus,
-        pids=Limits.pids,
-        max_output=Limits.max_output,
-        max_code=Limits.max_code,
-        image=None,
-        warm=0,
-    ):
+        timeout: float = Limits.timeout,
+        memory: str = Limits.memory,
+        cpus: float = Limits.cpus,
+        pids: int = Limits.pids,
+        max_output: int = Limits.max_output,
+        max_code: int = Limits.max_code,
+        image: Optional[str] = None,
+        warm: int = 0,
+    ) -> None:
         self.limits = Limits(
             timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code
         )
@@ -47,83 +54,106 @@ class Sandbox:
         self._runs = collections.Counter()
         self._runs_lock = threading.Lock()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Sandbox(image={self.image!r}, warm={self.warm}, limits={self.limits!r})"
 
-    def __enter__(self):
+    def __enter__(self) -> "Sandbox":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Remove every pooled container. Later programs still run, cold."""
         if self._closer:
             self._closer()
 
-    def stats(self):
+    def stats(self) -> Dict[str, int]:
         """Programs handed to a warm container and to a cold one so far, and containers ready now."""
         with self._runs_lock:
             return {"warm": self._runs["warm"], "cold": self._runs["cold"],
                     "ready": self._pool.ready if self._pool else 0}
 
-    def _count(self, kind):
-        with self._runs_lock:
-            self._runs[kind] += 1
-
-    def execute(self, code, *, stdin="", timeout=None):
+    def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None) -> Result:
         """Run `code` as /app/main.py with `stdin` as its standard input; return a Result.
 
-        `timeout`, if given, replaces the sandbox's own for this run only.
+        `stdin` is text, bytes, or a binary file whose contents are forwarded as they can be read (a pipe, a
+        terminal). `timeout`, if given, replaces the sandbox's own for this run only.
+        """
+        with self.stream(code, stdin=stdin, timeout=timeout) as run:
+            return run.result()
+
+    def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None) -> Stream:
+        """Run `code` as `execute` does, yielding its output as it comes: Output pieces, then the Result.
+
+        Bad arguments raise here, before Docker is touched; the container starts when iteration does.
         """
         started = time.monotonic()
         limits = self.limits if timeout is None else dataclasses.replace(self.limits, timeout=timeout)
-        source = _encode("code", code)
+        if not isinstance(code, str):
+            raise TypeError(f"code must be str, not {type(code).__name__}; e.g. execute('print(1)')")
+        source = code.encode("utf-8")
         if len(source) > limits.max_code:
             raise CodeTooLarge(len(source), limits.max_code)
-        run = dict(source=source, stdin=_encode("stdin", stdin), timeout=limits.timeout,
-                   max_output=limits.max_output, started=started)
-        container = self._pool.take() if self._pool else None
-        if container is not None:
-            try:
-                result = container.run(**run)
-                self._count("warm")
-                return result
-            except Stuck:
-                pass  # it never ran the program, and is gone: run it cold
-        container = start_ready(limits, self.image)
+        cancel = Cancel()
+        return Stream(self._events(source, input_source(stdin), limits, started, cancel), cancel)
+
+    def _events(self, source, stdin, limits, started, cancel):
         try:
-            result = container.run(**run)
-            self._count("cold")
-            return result
-        except Stuck as stuck:
-            raise DockerError(-1, f"a new sandbox container did not take its program ({stuck})", container.argv)
+            kind, container, deadline = "warm", self._pool.take(cancel=cancel) if self._pool else None, None
+            if container is not None:
+                try:
+                    deadline = container.hand_over(source, limits.timeout, cancel)
+                except Stuck:
+                    pass  # it never ran the program, and is gone: run it cold
+            if deadline is None:
+                kind, container = "cold", start_ready(limits, self.image, cancel)
+                try:
+                    deadline = container.hand_over(source, limits.timeout, cancel)
+                except Stuck as stuck:
+                    raise DockerError(-1, f"a new sandbox container did not take its program ({stuck})",
+                                      container.argv) from None
+            with self._runs_lock:
+                self._runs[kind] += 1
+            yield from events(container, deadline, stdin=stdin, max_output=limits.max_output, started=started,
+                              cancel=cancel)
+        finally:
+            cancel.close()
 
 
 def execute(
-    code,
+    code: str,
     *,
-    stdin="",
-    timeout=Limits.timeout,
-    memory=Limits.memory,
-    cpus=Limits.cpus,
-    pids=Limits.pids,
-    max_output=Limits.max_output,
-    max_code=Limits.max_code,
-    image=None,
-):
+    stdin: Input = "",
+    timeout: float = Limits.timeout,
+    memory: str = Limits.memory,
+    cpus: float = Limits.cpus,
+    pids: int = Limits.pids,
+    max_output: int = Limits.max_output,
+    max_code: int = Limits.max_code,
+    image: Optional[str] = None,
+) -> Result:
     """Run `code` once in a fresh sandbox; each keyword overrides one limit. Returns a Result."""
+    with stream(code, stdin=stdin, timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output,
+                max_code=max_code, image=image) as run:
+        return run.result()
+
+
+def stream(
+    code: str,
+    *,
+    stdin: Input = "",
+    timeout: float = Limits.timeout,
+    memory: str = Limits.memory,
+    cpus: float = Limits.cpus,
+    pids: int = Limits.pids,
+    max_output: int = Limits.max_output,
+    max_code: int = Limits.max_code,
+    image: Optional[str] = None,
+) -> Stream:
+    """Run `code` once in a fresh sandbox, yielding Output pieces as they come and then the Result."""
     sandbox = Sandbox(
         timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code,
         image=image,
     )
-    return sandbox.execute(code, stdin=stdin)
-
-
-def _encode(what, value):
-    if what == "stdin" and isinstance(value, bytes):
-        return value
-    if not isinstance(value, str):
-        kinds = "str or bytes" if what == "stdin" else "str"
-        raise TypeError(f"{what} must be {kinds}, not {type(value).__name__}; e.g. execute('print(1)')")
-    return value.encode("utf-8")
+    return sandbox.stream(code, stdin=stdin)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from safecode import Sandbox, build_args, engine  # noqa: E402
-from safecode.runner import UID_BASE  # noqa: E402
+from safecode.container import UID_BASE  # noqa: E402
 
 CODE = "print(2+2)"
 

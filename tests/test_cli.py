@@ -86,7 +86,7 @@ def test_stale_code_folders_go_and_live_ones_stay(tmp_path, monkeypatch):
     import time
 
     from safecode import Sandbox
-    from safecode.runner import remove_stale_code_dirs
+    from safecode.container import remove_stale_code_dirs
 
     old = time.time() - 3600
     stale = tmp_path / "safecode-0123456789abcdef-x1y2"  # a folder whose container is long gone

@@ -1,0 +1,236 @@
+"""One sandbox container's lifecycle: start, ready, hand over, kill, remove. What its bytes mean is protocol.py's.
+
+Every run is a container of the supervisor (supervisor.py): started, ready, handed exactly one program, then removed.
+A cold run hands the program over as soon as its container is ready; a warm pool (pool.py) hands it to one started
+earlier.
+
+The `docker run` client is only a messenger: killing it does not stop its container. So whenever a run ends early
+(time limit, output limit, a cancel, or an exception in the caller such as Ctrl-C), the client is killed first, so it
+can no longer start a container it has only created, and then the container is removed by name.
+"""
+
+import os
+import pathlib
+import secrets
+import selectors
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from . import engine, protocol
+from .command import SCRIPT, build_args
+from .errors import DockerError, DockerUnavailable
+
+CHUNK = 32 * 1024
+START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
+ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before it counts as stuck
+BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
+TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
+UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
+SUPERVISOR = (pathlib.Path(__file__).parent / "supervisor.py").read_text(encoding="utf-8")
+# Poll, not epoll: a caller's stdin may be a regular file, which epoll refuses.
+Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
+
+_teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-teardown")
+
+
+class Stuck(Exception):
+    """A ready container did not take its program: it has been discarded and the program never ran."""
+
+
+class Container:
+    """A started supervisor container, waiting for exactly one program."""
+
+    def __init__(self, limits, image):
+        self.image = image
+        self.name = f"safecode-{uuid.uuid4().hex[:16]}"
+        token = secrets.token_hex(16)
+        self.mark = b"\0" + token.encode()
+        self.code_dir = tempfile.mkdtemp(prefix=f"{self.name}-")  # named after it, so `cleanup` can match them
+        try:
+            os.chmod(self.code_dir, 0o755)  # whatever the caller's umask: the container's own uid must read it
+            self.argv = build_args(
+                self.code_dir, name=self.name, uid=UID_BASE + secrets.randbelow(1 << 24), limits=limits,
+                image=image, command=["python3", "-c", SUPERVISOR, token],
+            )
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C reaches us, not the client: we stop the container ourselves
+            )
+        except FileNotFoundError:
+            shutil.rmtree(self.code_dir, ignore_errors=True)
+            raise DockerUnavailable(engine.NO_CLI) from None
+        except BaseException:
+            shutil.rmtree(self.code_dir, ignore_errors=True)
+            raise
+        self.killed = False  # whether we killed the client: then its container may still exist
+
+    # Before the program ------------------------------------------------------------------------------------
+
+    def wait_ready(self, timeout=START_TIMEOUT, cancel=None):
+        """Block until the supervisor is up; on Docker's own failure raise its error and clean up."""
+        try:
+            said = self._read(len(self.mark) + 1, time.monotonic() + timeout, cancel)
+        except BaseException:
+            self.stop()
+            raise
+        if said == self.mark + protocol.READY:
+            return
+        if said is None:
+            self.stop()
+            raise DockerError(-1, f"the sandbox container did not start within {timeout:g} s", self.argv)
+        try:  # it ended before it was ready: let the client finish saying why
+            self.proc.wait(TEARDOWN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+        stderr = self.drain(self.proc.stderr, 64 * 1024).decode("utf-8", "replace")
+        self.stop()
+        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image)
+
+    def idle_ok(self):
+        """A ready container that is still running and has said nothing since: fit to be handed a program."""
+        if self.proc.poll() is not None:
+            return False
+        with Selector() as selector:
+            selector.register(self.proc.stdout, selectors.EVENT_READ)
+            selector.register(self.proc.stderr, selectors.EVENT_READ)
+            return not selector.select(0)
+
+    def hand_over(self, source, timeout, cancel=None):
+        """Give the program to the supervisor; return the run's deadline, which counts from this moment.
+
+        Raises Stuck, after discarding this container, when it does not take the program; on any other exception
+        the container is stopped.
+        """
+        try:
+            script = os.path.join(self.code_dir, SCRIPT)
+            with open(script, "xb") as file:
+                file.write(source)
+            os.chmod(script, 0o644)
+            handed = time.monotonic()
+            try:
+                os.write(self.proc.stdin.fileno(), b"g%.3f\n" % (timeout + BACKSTOP))
+            except BrokenPipeError:
+                raise Stuck(f"{self.name} is gone") from None
+            if self._read(len(self.mark) + 1, handed + ACK_GRACE, cancel) != self.mark + protocol.ACK:
+                raise Stuck(f"{self.name} did not take its program")
+            return handed + timeout
+        except Stuck:
+            self.discard()
+            raise
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read(self, size, deadline, cancel):
+        """Exactly `size` bytes of stdout, or fewer at its end; None if they did not come by `deadline`."""
+        data = b""
+        fd = self.proc.stdout.fileno()
+        with Selector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            if cancel is not None:
+                selector.register(cancel, selectors.EVENT_READ)
+            while len(data) < size:
+                remaining = deadline - time.monotonic()
+                ready = selector.select(remaining) if remaining > 0 else []
+                if cancel is not None:
+                    cancel.check()
+                if not ready:
+                    return None
+                chunk = os.read(fd, size - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        return data
+
+    # The end -----------------------------------------------------------------------------------------------
+
+    def drain(self, pipe, limit=CHUNK):
+        """What can be read from a pipe now, without waiting, up to `limit` bytes."""
+        if pipe.closed:
+            return b""
+        os.set_blocking(pipe.fileno(), False)
+        data = b""
+        while len(data) < limit:
+            try:
+                chunk = os.read(pipe.fileno(), limit - len(data))
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def kill_client(self):
+        """Kill the `docker run` client if it still runs. A client that ended by itself took its container along."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.killed = True
+
+    def stop(self):
+        """Stop now: kill the client, remove the container by name, remove the code; safe to call twice."""
+        try:
+            self.kill_client()
+            if self.killed:
+                engine.remove(self.name)
+                self.killed = False
+        finally:
+            self._close()
+
+    def discard(self):
+        """Stop a container that will not run a program, off the caller's path."""
+        _teardowns.submit(self.stop)
+
+    def retire(self):
+        """The program has ended: let the container go away by itself, off the caller's path."""
+        _teardowns.submit(self.teardown)
+
+    def close_idle(self):
+        """End a ready container gracefully: closing its stdin makes the supervisor, and the container, exit."""
+        self.proc.stdin.close()
+
+    def teardown(self):
+        """Let a container that has finished, or was told to, end by itself; then make sure it is gone."""
+        deadline = time.monotonic() + TEARDOWN_TIMEOUT
+        try:
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                self.drain(self.proc.stdout, 1 << 20)  # never let a full pipe hold the client up
+                self.drain(self.proc.stderr, 1 << 20)
+                time.sleep(0.01)
+        finally:
+            self.stop()
+
+    def _close(self):
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            pipe.close()
+        shutil.rmtree(self.code_dir, ignore_errors=True)
+
+
+def start_ready(limits, image, cancel=None):
+    """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
+    container = Container(limits, image)
+    container.wait_ready(cancel=cancel)
+    return container
+
+
+def remove_stale_code_dirs(min_age=60.0):
+    """Remove code folders that a process killed outright left behind: their container is gone and they are old.
+
+    Returns how many were removed. The age keeps a folder whose container another process is creating right now.
+    """
+    live = set(engine.ours())
+    removed = 0
+    for path in pathlib.Path(tempfile.gettempdir()).glob("safecode-" + "[0-9a-f]" * 16 + "-*"):
+        container = path.name.rsplit("-", 1)[0]
+        try:
+            stale = path.is_dir() and container not in live and time.time() - path.stat().st_mtime >= min_age
+        except FileNotFoundError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed

@@ -1,0 +1,173 @@
+"""The one reading loop: a handed-over container's bytes in, events out (Output pieces, then the Result).
+
+`events()` owns the container from the handover to the end: it feeds the program's stdin, reads both streams through
+protocol.Reader, keeps the time limit, the output limit and the cancel switch, and leaves nothing behind however it
+ends, including when its consumer stops early (the generator closed or collected). `execute`, `stream`, the async
+face, the CLI and the web server are all consumers of it.
+"""
+
+import os
+import selectors
+import stat
+import subprocess
+import time
+
+from .container import CHUNK, Selector
+from .protocol import Reader
+from .result import Result
+
+EXIT_POLL = 0.05  # seconds between looks at a client that is ending by itself
+
+
+def events(container, deadline, *, stdin, max_output, started, cancel=None):
+    """Yield the program's Output pieces as they come, then its Result; `deadline` comes from Container.hand_over."""
+    reader = Reader(container.mark, max_output)
+    try:
+        stopped = yield from _pump(container, reader, stdin, deadline, cancel)
+        if stopped:
+            container.kill_client()
+            for name in ("stdout", "stderr"):
+                if not reader.done(name):  # what the program printed just before the kill is kept
+                    yield from reader.feed(name, container.drain(getattr(container.proc, name)))
+            yield from reader.finish()
+            container.stop()
+            exit_code = None
+        elif reader.ended:
+            yield from reader.finish()
+            container.retire()  # the program has ended; the container's teardown is not the caller's wait
+            exit_code = reader.exit_code
+        else:  # no end mark: the supervisor itself was killed (the memory limit, or the program killed it)
+            yield from reader.finish()
+            exit_code = _wait_exit(container.proc, deadline, cancel)
+            stopped = "timeout" if exit_code is None else None
+            container.stop()
+    except BaseException:
+        container.stop()
+        raise
+    yield _result(reader, stopped, exit_code, started)
+
+
+def _pump(container, reader, stdin, deadline, cancel):
+    """Yield Output until both end marks (return None), or until a limit stops the run (return its status)."""
+    proc = container.proc
+    feed = _Input(proc.stdin, stdin)
+    with Selector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        if cancel is not None:
+            selector.register(cancel, selectors.EVENT_READ, "cancel")
+        feed.start(selector)
+        while not reader.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            for key, _ in selector.select(remaining):
+                if key.data == "cancel":
+                    cancel.check()
+                elif key.data is feed:
+                    feed.step(selector, key.fileobj)
+                else:
+                    yield from reader.feed(key.data, os.read(key.fd, CHUNK))
+                    if reader.truncated:
+                        return "output_limit"
+                    if reader.done(key.data):
+                        selector.unregister(key.fileobj)
+    return None
+
+
+class _Input:
+    """The program's stdin: bytes written as the pipe takes them, or a caller's file forwarded as it is read.
+
+    A forwarded file is read only when what came before has been written, so a program that does not read its
+    stdin never makes us hold more than one chunk. End of the source, or a program that stopped reading, closes it.
+    """
+
+    def __init__(self, pipe, source):
+        self.pipe = pipe
+        self.source = source if isinstance(source, int) else None
+        self.pending = memoryview(source if self.source is None else b"")
+
+    def start(self, selector):
+        if self.source is None and not self.pending:
+            self.pipe.close()  # nothing to send: the program sees end of file at once
+            return
+        os.set_blocking(self.pipe.fileno(), False)
+        if self.pending:
+            selector.register(self.pipe, selectors.EVENT_WRITE, self)
+        else:
+            selector.register(self.source, selectors.EVENT_READ, self)
+
+    def step(self, selector, ready):
+        if ready is not self.pipe:  # the source said it is readable: this read does not block
+            data = os.read(self.source, CHUNK)
+            selector.unregister(self.source)
+            if not data:
+                return self._close()
+            self.pending = memoryview(data)
+            selector.register(self.pipe, selectors.EVENT_WRITE, self)
+            return None
+        try:
+            self.pending = self.pending[os.write(self.pipe.fileno(), self.pending[:CHUNK]) :]
+        except BlockingIOError:
+            return None
+        except BrokenPipeError:  # the program stopped reading: fine
+            selector.unregister(self.pipe)
+            return self._close()
+        if not self.pending:
+            selector.unregister(self.pipe)
+            if self.source is None:
+                return self._close()
+            selector.register(self.source, selectors.EVENT_READ, self)
+        return None
+
+    def _close(self):
+        self.source = None
+        self.pipe.close()
+
+
+def input_source(stdin):
+    """The program's stdin as `events` takes it: bytes, or the descriptor of a binary file to forward as it is read."""
+    if isinstance(stdin, (bytes, bytearray)):
+        return bytes(stdin)
+    if isinstance(stdin, str):
+        return stdin.encode("utf-8")
+    if hasattr(stdin, "fileno"):
+        fd = stdin.fileno()
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ValueError("stdin is a directory")
+        return fd
+    raise TypeError(f"stdin must be str, bytes or a binary file, not {type(stdin).__name__}")
+
+
+def _wait_exit(proc, deadline, cancel):
+    """The client's exit status once it has ended by itself, or None if it had not by `deadline`."""
+    while True:
+        if cancel is not None:
+            cancel.check()
+        try:
+            return proc.wait(max(0.0, min(EXIT_POLL, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return None
+
+
+def _result(reader, stopped, exit_code, started):
+    # Exit status 137 is SIGKILL. We did not send it, so it was the kernel's OOM killer (or the program itself).
+    oom_killed = stopped is None and exit_code == 137
+    if stopped or oom_killed:
+        status, exit_code = stopped or "oom", None
+    elif exit_code is None:
+        status = "error"  # the program forged an end mark with a status that is not a number
+    else:
+        status = "ok" if exit_code == 0 else "error"
+    return Result(
+        stdout=reader.text("stdout"),
+        stderr=reader.text("stderr"),
+        exit_code=exit_code,
+        status=status,
+        timed_out=stopped == "timeout",
+        oom_killed=oom_killed,
+        truncated=reader.truncated,
+        duration=time.monotonic() - started,
+    )

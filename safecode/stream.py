@@ -1,0 +1,69 @@
+"""What `stream()` returns: one run's events as they come, with a way to stop it early from any thread."""
+
+import threading
+from typing import Callable, Iterator, Union
+
+from .protocol import Output
+from .result import Result
+
+Event = Union[Output, Result]
+
+
+class Stream:
+    """The events of one run: Output pieces in the order the program wrote them, then its Result, last.
+
+    Iterate it once. Leaving early (break, an exception, `close()`, or dropping it) kills the container at once.
+    `cancel()` may be called from any other thread: the run stops at once and its iterator raises `Cancelled`.
+    """
+
+    def __init__(self, events: Iterator[Event], cancel):
+        self._events = events
+        self._cancel = cancel
+
+    def __iter__(self) -> "Stream":
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def result(self) -> Result:
+        """Wait for the end; the Result (the rest of the output is in it, not handed out piece by piece)."""
+        for item in self._events:
+            if isinstance(item, Result):
+                return item
+        raise RuntimeError("the stream was already consumed")
+
+    def cancel(self) -> None:
+        """Stop the run from another thread; the container is removed by the thread iterating it."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        """Stop the run now if it has not ended, and remove its container."""
+        self._cancel.set()
+        try:
+            self._events.close()
+        except ValueError:  # another thread is inside it right now: the cancel switch stops it there
+            pass
+
+    def forward(self, deliver: Callable[[object], None]) -> threading.Thread:
+        """Iterate on a new thread, handing each event to `deliver`; an error is delivered in place of a Result.
+
+        The last call to `deliver` is a Result or an exception, and comes after the container's clean-up.
+        """
+
+        def pump():
+            try:
+                for item in self._events:
+                    deliver(item)
+            except BaseException as error:  # handed over, not lost: the consumer raises it on its own thread
+                deliver(error)
+
+        thread = threading.Thread(target=pump, name="safecode-stream", daemon=True)
+        thread.start()
+        return thread
