@@ -16,6 +16,7 @@ import selectors
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -30,11 +31,16 @@ ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before
 BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
 TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
 UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
+# Containers this process starts at once. Docker starts only a handful a second (6-7 on two cores); asking for more
+# at once makes each start slower and leaves a hundred `docker` clients fighting the host's own work for the CPU.
+STARTS_AT_ONCE = 2 * (os.cpu_count() or 2)
+START_POLL = 0.1  # seconds between looks at the cancel switch while waiting for a turn to start
 SUPERVISOR = (pathlib.Path(__file__).parent / "supervisor.py").read_text(encoding="utf-8")
 # Poll, not epoll: a caller's stdin may be a regular file, which epoll refuses.
 Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 _teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-teardown")
+_starts = threading.BoundedSemaphore(STARTS_AT_ONCE)
 
 
 class Stuck(Exception):
@@ -197,10 +203,20 @@ class Container:
         """Let a container that has finished, or was told to, end by itself; then make sure it is gone."""
         deadline = time.monotonic() + TEARDOWN_TIMEOUT
         try:
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                self.drain(self.proc.stdout, 1 << 20)  # never let a full pipe hold the client up
-                self.drain(self.proc.stderr, 1 << 20)
-                time.sleep(0.01)
+            with Selector() as selector:  # whatever it still says is read and dropped: a full pipe would hold it up
+                for pipe in (self.proc.stdout, self.proc.stderr):
+                    if not pipe.closed:
+                        selector.register(pipe, selectors.EVENT_READ)
+                while selector.get_map() and time.monotonic() < deadline:
+                    for key, _ in selector.select(deadline - time.monotonic()):
+                        try:
+                            if not os.read(key.fd, 1 << 20):
+                                selector.unregister(key.fileobj)
+                        except BlockingIOError:  # left non-blocking by a drain, and nothing there after all
+                            pass
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
         finally:
             self.stop()
 
@@ -212,9 +228,15 @@ class Container:
 
 def start_ready(limits, image, cancel=None):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
-    container = Container(limits, image)
-    container.wait_ready(cancel=cancel)
-    return container
+    while not _starts.acquire(timeout=START_POLL):
+        if cancel is not None:
+            cancel.check()
+    try:
+        container = Container(limits, image)
+        container.wait_ready(cancel=cancel)
+        return container
+    finally:
+        _starts.release()
 
 
 def remove_stale_code_dirs(min_age=60.0):

@@ -1,5 +1,6 @@
 """What `stream()` returns: one run's events as they come, with a way to stop it early from any thread."""
 
+import queue
 import threading
 from typing import Callable, Iterator, Union
 
@@ -7,6 +8,34 @@ from .protocol import Output
 from .result import Result
 
 Event = Union[Output, Result]
+
+
+class _Launcher:
+    """Starts threads for callers that must never wait, such as an event loop.
+
+    `Thread.start()` waits until the new thread runs, which with many busy threads is a wait for the GIL: with 100
+    runs starting at once, an event loop calling it would stall for half a second. Here the caller only queues the
+    work, and this one thread does the starting.
+    """
+
+    def __init__(self):
+        self._work = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def start(self, target):
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="safecode-launcher", daemon=True)
+                self._thread.start()
+        self._work.put(target)
+
+    def _run(self):
+        while True:
+            threading.Thread(target=self._work.get(), name="safecode-stream", daemon=True).start()
+
+
+_launcher = _Launcher()
 
 
 class Stream:
@@ -51,10 +80,11 @@ class Stream:
         except ValueError:  # another thread is inside it right now: the cancel switch stops it there
             pass
 
-    def forward(self, deliver: Callable[[object], None]) -> threading.Thread:
-        """Iterate on a new thread, handing each event to `deliver`; an error is delivered in place of a Result.
+    def forward(self, deliver: Callable[[object], None]) -> None:
+        """Iterate on a thread of its own, handing each event to `deliver`; an error is delivered in place of a Result.
 
-        The last call to `deliver` is a Result or an exception, and comes after the container's clean-up.
+        Returns at once, without waiting for the thread to start. The last call to `deliver` is a Result or an
+        exception, and comes after the container's clean-up.
         """
 
         def pump():
@@ -64,6 +94,4 @@ class Stream:
             except BaseException as error:  # handed over, not lost: the consumer raises it on its own thread
                 deliver(error)
 
-        thread = threading.Thread(target=pump, name="safecode-stream", daemon=True)
-        thread.start()
-        return thread
+        _launcher.start(pump)
