@@ -5,25 +5,37 @@
     '4\\n'
 """
 
+__version__ = "0.2.0"
+
+from .aio import AsyncSandbox, aexecute
 from .command import build_args
-from .errors import CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, SafecodeError
+from .errors import Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, SafecodeError
 from .image import DEFAULT_IMAGE, default_image, ensure_image
 from .limits import Limits
+from .protocol import Output
 from .result import Result
-from .sandbox import Sandbox, execute
+from .sandbox import Sandbox, execute, stream
+from .stream import Stream
 
 __all__ = [
+    "AsyncSandbox",
+    "Cancelled",
     "CodeTooLarge",
     "DEFAULT_IMAGE",
     "DockerError",
     "DockerUnavailable",
     "ImageNotFound",
     "Limits",
+    "Output",
     "Result",
     "SafecodeError",
     "Sandbox",
+    "Stream",
+    "__version__",
+    "aexecute",
     "build_args",
     "default_image",
     "ensure_image",
     "execute",
+    "stream",
 ]

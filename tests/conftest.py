@@ -62,6 +62,19 @@ def wait_for_no_containers(seconds=5.0):
     return left
 
 
+def wait_ready(sandbox, count=1, seconds=30):
+    """Wait until `sandbox`'s pool has `count` ready containers."""
+    deadline = time.monotonic() + seconds
+    while sandbox.stats()["ready"] < count:
+        assert time.monotonic() < deadline, f"the pool never had {count} ready containers"
+        time.sleep(0.02)
+
+
+def container_exists(container_id):
+    """True while a container with this id (or id prefix, such as a program's hostname) exists."""
+    return bool(engine.docker("ps", "--all", "--quiet", "--filter", f"id={container_id}").stdout.strip())
+
+
 def code_folders():
     """The code folders of our containers in the temp dir (each is named after its container)."""
     return sorted(pathlib.Path(tempfile.gettempdir()).glob("safecode-" + "[0-9a-f]" * 16 + "-*"))

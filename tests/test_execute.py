@@ -10,7 +10,7 @@ import pytest
 
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
-from conftest import caller_process, end_process, wait_for_no_containers
+from conftest import caller_process, end_process, wait_for_no_containers, wait_ready
 from safecode.container import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
@@ -27,10 +27,7 @@ def run(request):
     def run_warm(code, *, stdin="", timeout=None, **limits):
         sandbox = Sandbox(warm=1, **limits)
         sandboxes.append(sandbox)
-        deadline = time.monotonic() + 30
-        while sandbox.stats()["ready"] < 1:
-            assert time.monotonic() < deadline, "the pool never got a ready container"
-            time.sleep(0.02)
+        wait_ready(sandbox)
         result = sandbox.execute(textwrap.dedent(code), stdin=stdin, timeout=timeout)
         assert sandbox.stats()["warm"] == 1 and sandbox.stats()["cold"] == 0, "the run did not use the pool"
         sandbox.close()

@@ -8,19 +8,12 @@ import time
 
 import pytest
 
-from conftest import caller_process, end_process, wait_for_no_containers
+from conftest import caller_process, end_process, wait_for_no_containers, wait_ready
 from safecode import ImageNotFound, Sandbox
 from safecode import engine
 from safecode.container import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
-
-
-def wait_ready(sandbox, count, seconds=30):
-    deadline = time.monotonic() + seconds
-    while sandbox.stats()["ready"] < count:
-        assert time.monotonic() < deadline, f"the pool never had {count} ready containers"
-        time.sleep(0.02)
 
 
 def test_warm_runs_are_warm_and_correct():
