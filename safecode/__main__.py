@@ -5,13 +5,14 @@ import dataclasses
 import json
 import sys
 
-from . import engine
+from . import __version__, engine
 from .doctor import doctor
 from .errors import SafecodeError
 from .image import default_image, ensure_image
 from .limits import Limits
+from .protocol import Output
 from .result import stop_reason
-from .runner import remove_stale_code_dirs
+from .container import remove_stale_code_dirs
 from .sandbox import Sandbox
 
 # Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).
@@ -33,14 +34,16 @@ def main(argv=None):
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m safecode", description="Run untrusted Python in Docker.")
+    parser.add_argument("--version", action="version", version=f"safecode {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a script, or code given with -c, in a sandbox")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("script", nargs="?", help="the Python file to run ('-' reads it from stdin)")
     source.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
-    run.add_argument("--input", metavar="FILE", help="the program's standard input ('-': our own stdin)")
-    run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    run.add_argument("--input", metavar="FILE",
+                     help="the program's standard input, read whole (default: ours, forwarded as it comes)")
+    run.add_argument("--json", action="store_true", help="print the whole result as JSON, at the end")
     run.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds (default %(default)s)")
     run.add_argument("--memory", default=Limits.memory, help="RAM, e.g. 256m (default %(default)s)")
     run.add_argument("--cpus", type=float, default=Limits.cpus, help="CPU share (default %(default)s)")
@@ -70,21 +73,37 @@ def _read(path):
         return file.read()
 
 
+def _own_stdin():
+    """Our standard input, to forward to the program as it comes (a terminal line by line); b"" if we have none."""
+    try:
+        sys.stdin.buffer.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdin at all (closed, or replaced by something without an fd)
+        return b""
+    return sys.stdin.buffer
+
+
 def _run(args):
     code = args.code if args.code is not None else _read(args.script).decode("utf-8", "replace")
-    stdin = _read(args.input) if args.input else b""
+    if args.input:
+        stdin = _read(args.input)
+    else:
+        stdin = b"" if args.script == "-" else _own_stdin()  # a script read from stdin leaves none for the program
     sandbox = Sandbox(
         timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
         max_output=args.max_output, image=args.image,
     )
-    result = sandbox.execute(code, stdin=stdin)
-    if args.json:
-        print(json.dumps({**dataclasses.asdict(result), "ok": result.ok}, indent=2))
-    else:
-        sys.stdout.write(result.stdout)
-        sys.stderr.write(result.stderr)
-        if reason := stop_reason(result, sandbox.limits):
-            print(f"safecode: {reason}", file=sys.stderr)
+    with sandbox.stream(code, stdin=stdin) as run:
+        if args.json:
+            result = run.result()
+            print(json.dumps({**dataclasses.asdict(result), "ok": result.ok}, indent=2))
+        else:
+            for result in run:
+                if isinstance(result, Output):  # as it comes, as `python script.py` would show it
+                    out = sys.stdout if result.stream == "stdout" else sys.stderr
+                    out.buffer.write(result.text.encode("utf-8"))
+                    out.buffer.flush()
+            if reason := stop_reason(result, sandbox.limits):
+                print(f"safecode: {reason}", file=sys.stderr)
     if result.status in STOPPED_EXIT:
         return STOPPED_EXIT[result.status]
     return 1 if result.exit_code is None else result.exit_code  # None: a program that forged its end mark

@@ -27,11 +27,12 @@ def caller_process(tmp_path, source, *args):
 
 
 def end_process(process):
-    """Kill a caller_process if it still runs, and close its pipes."""
+    """Kill a process of the tests' if it still runs, and close its pipes."""
     process.kill()
     process.wait()
     for pipe in (process.stdin, process.stdout, process.stderr):
-        pipe.close()
+        if pipe is not None:
+            pipe.close()
 
 
 def _engine_answers():

@@ -1,20 +1,123 @@
 """python -m safecode, run as a user would run it."""
 
+import fcntl
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import termios
+import time
 
 import pytest
+
+from conftest import end_process
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
 
-def safecode(*args, input=None, env=None):
+def safecode(*args, input="", env=None):
     return subprocess.run(
         [sys.executable, "-m", "safecode", *args], input=input, capture_output=True, text=True, timeout=120,
         env={**os.environ, **(env or {})},
     )
+
+
+def test_version():
+    from safecode import __version__
+
+    proc = subprocess.run([sys.executable, "-m", "safecode", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == f"safecode {__version__}\n"
+
+
+def test_piped_stdin_is_the_programs(tmp_path):
+    script = tmp_path / "rev.py"
+    script.write_text("print(input()[::-1])")
+    proc = subprocess.run(f"echo abc | {sys.executable} -m safecode run {script}", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "cba\n", "")
+
+
+def test_output_appears_as_it_is_printed(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import time\nprint('first')\ntime.sleep(2)\nprint('second')")
+    proc = subprocess.Popen([sys.executable, "-m", "safecode", "run", str(script)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"first\n"
+        first = time.monotonic()
+        assert proc.stdout.readline() == b"second\n"
+        assert time.monotonic() - first > 1.5  # the first line was shown well before the program ended
+        assert proc.wait(timeout=30) == 0
+    finally:
+        end_process(proc)
+
+
+class Terminal:
+    """`python -m safecode run SCRIPT` on a pseudo-terminal of its own, as a person at a terminal runs it."""
+
+    def __init__(self, script):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "safecode", "run", str(script)], stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(slave)
+        self.screen = b""
+
+    def wait_for(self, text, seconds=30):
+        deadline = time.monotonic() + seconds
+        while text.encode() not in self.screen:
+            assert time.monotonic() < deadline, f"waited for {text!r}; the screen shows {self.screen!r}"
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.screen += os.read(self.master, 4096)
+                except OSError:  # the other side closed
+                    time.sleep(0.1)
+
+    def type(self, keys):
+        os.write(self.master, keys.encode())
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    terminals = []
+
+    def open_terminal(program):
+        script = tmp_path / "program.py"
+        script.write_text(program)
+        terminals.append(Terminal(script))
+        return terminals[-1]
+
+    yield open_terminal
+    for each in terminals:
+        each.close()
+
+
+def test_input_reads_what_the_person_types_line_by_line(terminal):
+    screen = terminal("name = input('name? ')\nprint('hello', name)\nage = int(input('age? '))\nprint(age + 1)\n")
+    screen.wait_for("name? ")
+    screen.type("Ada\n")
+    screen.wait_for("hello Ada")  # answered before the next line is typed
+    screen.wait_for("age? ")
+    screen.type("41\n")
+    screen.wait_for("42")
+    assert screen.proc.wait(timeout=30) == 0
+
+
+def test_ctrl_c_ends_the_program_and_its_container(terminal):
+    screen = terminal("import time\nprint('running', flush=True)\nwhile True: time.sleep(1)\n")
+    screen.wait_for("running")
+    screen.type("\x03")  # what Ctrl-C sends: the terminal turns it into SIGINT for the foreground process
+    assert screen.proc.wait(timeout=30) == 130
+    # the `docker` fixture asserts that no container remains
 
 
 def test_run_code_mirrors_exit_status():

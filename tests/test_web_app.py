@@ -9,6 +9,7 @@ from wsgiref.validate import validator
 
 import pytest
 
+from conftest import container_exists
 from safecode import Sandbox
 
 
@@ -35,10 +36,39 @@ def call(app, method="GET", path="/", body=b"", content_type="application/json",
     return answer["status"], answer["headers"], data
 
 
-def post(app, payload, **options):
+def post(app, payload, path="/run", **options):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    status, headers, data = call(app, "POST", "/run", body, **options)
+    status, headers, data = call(app, "POST", path, body, **options)
     return status, headers, json.loads(data)
+
+
+def open_stream(app, payload):
+    """POST /run/stream through wsgiref.validate; the status, headers and the body's iterator, not yet read."""
+    environ = {}
+    setup_testing_defaults(environ)
+    body = json.dumps(payload).encode()
+    environ.update(REQUEST_METHOD="POST", PATH_INFO="/run/stream", QUERY_STRING="", HTTP_HOST="127.0.0.1",
+                   CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
+    environ["wsgi.input"] = io.BytesIO(body)
+    answer = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer.update(status=int(status.split()[0]), headers=dict(response_headers))
+        return lambda data: None
+
+    chunks = validator(app)(environ, start_response)
+    return answer["status"], answer["headers"], chunks
+
+
+def stream_events(app, payload):
+    """Every event of a streamed run, keep-alive lines left out."""
+    status, headers, chunks = open_stream(app, payload)
+    try:
+        lines = b"".join(chunks).split(b"\n")
+    finally:
+        chunks.close()
+    assert status == 200 and headers["Content-Type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 @pytest.fixture
@@ -100,8 +130,9 @@ def test_wrong_method_is_405_with_allow(app, method, path, allow):
         (b'{"code": "\\ud800"}', "valid Unicode"),
     ],
 )
-def test_bad_requests_are_400(app, payload, message):
-    status, headers, answer = post(app, payload)
+@pytest.mark.parametrize("path", ["/run", "/run/stream"])
+def test_bad_requests_are_400(app, payload, message, path):
+    status, headers, answer = post(app, payload, path)
     assert status == 400 and answer["success"] is False and message in answer["error"]
     assert headers["Content-Type"] == "application/json"
 
@@ -226,4 +257,52 @@ def test_too_many_runs_at_once_is_503_with_retry_after(web):
     finally:
         first.join()
     assert status == 503 and headers["Retry-After"] == "2" and "busy" in answer["error"]
+    assert post(app, {"code": "print(1)"})[0] == 200  # and the slot is free again
+
+
+# Streamed runs -----------------------------------------------------------------------------------------------
+
+
+@docker
+def test_stream_gives_pieces_then_the_answer_of_run(app):
+    events = stream_events(app, {"code": "import sys, time\nprint('a', flush=True)\ntime.sleep(1.2)\n"
+                                         "print('b', file=sys.stderr)\nsys.exit(3)"})
+    *pieces, last = events
+    assert {event["type"] for event in pieces} == {"output"}
+    assert "".join(e["text"] for e in pieces if e["stream"] == "stdout") == "a\n"
+    assert "".join(e["text"] for e in pieces if e["stream"] == "stderr") == "b\n"
+    assert last["type"] == "result" and last["exit_code"] == 3 and last["success"] is False
+    assert last["stdout"] == "a\n" and last["stderr"] == "b\n" and last["status"] == "error"
+
+
+@docker
+def test_stream_timeout_answer(web):
+    app = web.App(Sandbox(timeout=1), max_runs=1)
+    last = stream_events(app, {"code": "print('x', flush=True)\nwhile True: pass"})[-1]
+    assert last["timed_out"] and last["error"] == "Execution timed out after 1 second." and last["stdout"] == "x\n"
+
+
+@docker
+def test_stream_without_an_image_ends_with_an_error_event(web):
+    app = web.App(Sandbox(image="safecode-no-such-image:0"), max_runs=1)
+    (event,) = stream_events(app, {"code": "print(1)"})
+    assert event["type"] == "error" and event["status"] == 503 and "safecode image" in event["error"]
+
+
+@docker
+def test_a_stream_holds_its_run_slot_and_closing_it_ends_the_run(web):
+    app = web.App(Sandbox(), max_runs=1, max_waiting=0, queue_wait=0.2)
+    status, _, chunks = open_stream(app, {"code": "import socket, time\nprint(socket.gethostname(), flush=True)\n"
+                                                 "while True: time.sleep(0.1)"})
+    assert status == 200
+    body = iter(chunks)
+    line = next(body)
+    while not line.strip():
+        line = next(body)
+    host = json.loads(line)["text"].strip()
+    assert container_exists(host)
+    assert post(app, {"code": "print(1)"})[0] == 503  # the stream has the only slot
+    assert post(app, {"code": "print(1)"}, "/run/stream")[0] == 503
+    chunks.close()  # what the server does when the client has gone
+    assert not container_exists(host)
     assert post(app, {"code": "print(1)"})[0] == 200  # and the slot is free again

@@ -8,7 +8,8 @@ import urllib.parse
 import pytest
 
 from browser import Browser, find_chromium
-from safecode import Sandbox
+from conftest import wait_for_no_containers
+from safecode import Sandbox, engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -16,13 +17,13 @@ SCREENSHOTS = os.environ.get("SAFECODE_SCREENSHOTS")  # a folder to keep the pag
 
 
 class CountingApp:
-    """Counts POST /run requests on their way to the real app, to see what the page really sent."""
+    """Counts runs asked for on their way to the real app, to see what the page really sent."""
 
     def __init__(self, app):
         self.app, self.runs = app, 0
 
     def __call__(self, environ, start_response):
-        if environ["PATH_INFO"] == "/run" and environ["REQUEST_METHOD"] == "POST":
+        if environ["PATH_INFO"] in ("/run", "/run/stream") and environ["REQUEST_METHOD"] == "POST":
             self.runs += 1
         return self.app(environ, start_response)
 
@@ -154,3 +155,28 @@ def test_code_and_stdin_from_the_address(site, browser):
 def test_bad_request_is_shown_not_crashed(site, browser):
     type_and_run(site, browser, " ")
     assert text(browser, "badge") == "rejected" and '"code" is empty' in text(browser, "message")
+
+
+def test_output_appears_while_the_program_runs(site, browser):
+    browser.open(site[1])
+    replace_code(browser, "import time\nfor i in range(1, 4):\n    print('line', i, flush=True)\n    time.sleep(1)")
+    browser.click("#run")
+    browser.wait_for("document.getElementById('stdout').textContent === 'line 1\\n'")
+    assert text(browser, "badge") == "running"  # the first line is on the page before the program ended
+    assert browser.evaluate("!document.getElementById('stop').hidden")
+    finished(browser)
+    assert text(browser, "stdout") == "line 1\nline 2\nline 3\n" and text(browser, "badge") == "ok"
+    assert browser.evaluate("document.getElementById('stop').hidden")
+
+
+def test_stop_ends_the_run_and_its_container(site, browser):
+    browser.open(site[1])
+    replace_code(browser, "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(1)")
+    browser.click("#run")
+    browser.wait_for("document.getElementById('stdout').textContent.startsWith('tick')")
+    assert engine.ours(), "the program's container should be running"
+    browser.click("#stop")
+    browser.wait_for("document.getElementById('badge').textContent === 'stopped'", timeout=5)
+    assert not browser.evaluate("document.getElementById('run').disabled")
+    assert text(browser, "stdout").startswith("tick\n")  # what it printed stays on the page
+    assert wait_for_no_containers(seconds=4) == []  # the server noticed the dropped connection and removed it

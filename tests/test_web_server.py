@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import assert_nothing_left
+from conftest import assert_nothing_left, container_exists
 from safecode import engine
 
+ENDLESS = "import socket, time\nprint(socket.gethostname(), end='', flush=True)\nwhile True: time.sleep(0.1)\n"
 SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
 
 # The module's server keeps a warm pool between tests: what must be gone is checked once it has stopped.
@@ -160,6 +161,61 @@ def test_four_one_second_programs_run_at_once(server):
     elapsed = time.monotonic() - started
     assert [answer[2]["output"] for answer in answers] == ["0\n", "1\n", "2\n", "3\n"]
     assert elapsed < 3.5, f"4 one-second programs took {elapsed:.1f} s: they were not run at once"
+
+
+def stream_over_http(server, code):
+    """POST /run/stream on a real connection; the response and a function that reads its next event."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("POST", "/run/stream", json.dumps({"code": code}), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type").startswith("application/x-ndjson")
+
+    def next_event():
+        while True:
+            line = response.readline()
+            assert line, "the stream ended without a result"
+            if line.strip():  # empty lines only keep the connection checked
+                return json.loads(line)
+
+    return response, next_event
+
+
+def test_stream_shows_output_before_the_program_ends(server):
+    response, next_event = stream_over_http(server, "import time\nfor i in range(3):\n"
+                                                    "    print(i, flush=True)\n    time.sleep(1)")
+    try:
+        started = time.monotonic()
+        events = [next_event()]
+        assert events[0]["type"] == "output" and events[0]["text"].startswith("0")
+        first = time.monotonic() - started
+        while events[-1]["type"] != "result":
+            events.append(next_event())
+        assert events[-1]["stdout"] == "0\n1\n2\n" and events[-1]["success"] is True
+        assert time.monotonic() - started - first > 1.5  # the first piece came well before the end
+    finally:
+        response.close()
+
+
+def test_a_dropped_connection_ends_the_run_and_its_container(server):
+    response, next_event = stream_over_http(server, ENDLESS)
+    host = next_event()["text"]
+    assert container_exists(host)
+    response.close()  # a closed tab
+    deadline = time.monotonic() + 5  # the server notices at its next keep-alive line, within a second or two
+    while container_exists(host):
+        assert time.monotonic() < deadline, "the run went on after its client left"
+        time.sleep(0.1)
+
+
+def test_stopping_the_server_ends_the_runs_in_progress():
+    server = Server("--warm", "0")
+    response, next_event = stream_over_http(server, ENDLESS)
+    try:
+        host = next_event()["text"]
+        assert "Traceback" not in server.stop()
+        assert not container_exists(host)  # gone before the server exited, not at the supervisor's alarm
+    finally:
+        response.close()
 
 
 def test_foreign_host_header_is_refused(server):

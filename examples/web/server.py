@@ -1,4 +1,4 @@
-"""The safecode web example: one page and a JSON API (POST /run), on the standard library's wsgiref.
+"""The safecode web example: one page and a JSON API (POST /run, POST /run/stream), on the standard library's wsgiref.
 
     python examples/web/server.py [--host 127.0.0.1] [--port 8000] [--token T] [--max-runs N]
 
@@ -14,18 +14,20 @@ import importlib.util
 import ipaddress
 import json
 import os
+import queue
 import signal
 import socket
 import socketserver
 import sys
 import threading
+import time
 from http import HTTPStatus
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 if importlib.util.find_spec("safecode") is None:  # run from a checkout: python examples/web/server.py
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from safecode import SafecodeError, Sandbox
+from safecode import Output, Result, SafecodeError, Sandbox
 from safecode import engine
 from safecode.errors import DockerUnavailable, ImageNotFound
 from safecode.result import stop_reason
@@ -35,6 +37,8 @@ MAX_BODY = 256 * 1024  # bytes of request body read, at most
 MAX_CODE = 64 * 1024  # bytes of code accepted
 MAX_TIMEOUT = 10.0  # seconds: a request may ask for less, never more
 QUEUE_WAIT = 15.0  # seconds a request may wait for a free run slot
+KEEPALIVE = 0.5  # seconds of silence in a stream after which an empty line checks that the client is still there
+END_WAIT = 30.0  # seconds a closed stream waits for its run to be gone
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 HEADERS = [
@@ -64,19 +68,109 @@ class RunGate:
         self._running = threading.BoundedSemaphore(slots)
         self._admitted = threading.BoundedSemaphore(slots + (waiting if waiting is not None else 2 * slots))
 
-    def __call__(self, run, wait):
-        busy = HTTPError(503, "The server is busy running other programs; try again shortly.", [("Retry-After", "2")])
+    def acquire(self, wait):
+        """Take a run slot, waiting at most `wait` seconds for one; 503 when busy. Returns the function that frees it."""
         if not self._admitted.acquire(blocking=False):
-            raise busy
-        try:
-            if not self._running.acquire(timeout=wait):
-                raise busy
-            try:
-                return run()
-            finally:
-                self._running.release()
-        finally:
+            raise _busy()
+        if not self._running.acquire(timeout=wait):
             self._admitted.release()
+            raise _busy()
+
+        def release():
+            self._running.release()
+            self._admitted.release()
+
+        return release
+
+    def __call__(self, run, wait):
+        release = self.acquire(wait)
+        try:
+            return run()
+        finally:
+            release()
+
+
+def _busy():
+    return HTTPError(503, "The server is busy running other programs; try again shortly.", [("Retry-After", "2")])
+
+
+class LiveRuns:
+    """The runs in progress, so that a server that stops ends them and removes their containers before it exits."""
+
+    def __init__(self):
+        self._runs = set()
+        self._changed = threading.Condition()
+
+    def add(self, run):
+        with self._changed:
+            self._runs.add(run)
+
+    def done(self, run):
+        with self._changed:
+            self._runs.discard(run)
+            self._changed.notify_all()
+
+    def stop_all(self, wait=END_WAIT):
+        """Cancel every run in progress and wait, at most `wait` seconds, until each has removed its container."""
+        with self._changed:
+            for run in self._runs:
+                run.cancel()
+            self._changed.wait_for(lambda: not self._runs, wait)
+
+
+class StreamBody:
+    """The body of POST /run/stream: one JSON object a line, sent as the program writes.
+
+    {"type": "output", "stream": "stdout", "text": ...} for each piece, then {"type": "result", ...} with the fields
+    of POST /run, or {"type": "error", "status": 503, "error": ...} if the sandbox itself failed. An empty line is
+    sent after KEEPALIVE seconds of silence: writing it is how a dropped connection (a closed tab, a Stop button) is
+    noticed. The server then calls close(), which ends the run and frees its slot.
+    """
+
+    def __init__(self, run, limits, release, live):
+        self.run, self.limits, self.release = run, limits, release
+        self.events = queue.Queue()
+        self.ended = False
+        live.add(run)
+
+        def deliver(item):
+            self.events.put(item)
+            if not isinstance(item, Output):  # its last word: the container is gone
+                live.done(run)
+
+        run.forward(deliver)
+
+    def __iter__(self):
+        while not self.ended:
+            try:
+                item = self.events.get(timeout=KEEPALIVE)
+            except queue.Empty:
+                yield b"\n"
+                continue
+            if isinstance(item, Output):
+                yield _line({"type": "output", "stream": item.stream, "text": item.text})
+                continue
+            self.ended = True
+            if isinstance(item, Result):
+                yield _line({"type": "result", **_answer(item, self.limits)})
+            else:
+                error = _sandbox_error(item) if isinstance(item, SafecodeError) else HTTPError(500, "Internal server error.")
+                if not isinstance(item, SafecodeError):
+                    print(f"safecode web: internal error: {item!r}", file=sys.stderr)
+                yield _line({"type": "error", "status": error.status, "error": error.message})
+
+    def close(self):
+        try:
+            if not self.ended:
+                self.run.cancel()  # the client left before the end: stop the program and remove its container
+                deadline = time.monotonic() + END_WAIT
+                while not self.ended and time.monotonic() < deadline:
+                    try:
+                        self.ended = not isinstance(self.events.get(timeout=deadline - time.monotonic()), Output)
+                    except queue.Empty:
+                        break
+        finally:
+            self.release()
 
 
 class App:
@@ -89,9 +183,11 @@ class App:
         self.token = token
         self.allowed_hosts = allowed_hosts  # None: any Host header (a token guards the server instead)
         self.queue_wait = queue_wait
+        self.live = LiveRuns()
         with open(PAGE, "rb") as file:
             self.page = file.read()
-        self.routes = {"/": {"GET": self.index}, "/health": {"GET": self.health}, "/run": {"POST": self.run}}
+        self.routes = {"/": {"GET": self.index}, "/health": {"GET": self.health}, "/run": {"POST": self.run},
+                       "/run/stream": {"POST": self.run_stream}}
 
     def __call__(self, environ, start_response):
         try:
@@ -103,6 +199,9 @@ class App:
             print(f"safecode web: internal error: {error!r}", file=sys.stderr)
             status, headers = 500, []
             body = _json({"success": False, "error": "Internal server error."})
+        if not isinstance(body, bytes):  # a stream: no length known, and never buffered
+            start_response(f"{status} {HTTPStatus(status).phrase}", headers + HEADERS)
+            return body
         if environ["REQUEST_METHOD"] == "HEAD":
             headers = headers + [("Content-Length", str(len(body)))]
             body = b""
@@ -148,13 +247,28 @@ class App:
         self.check_token(environ)
         request = _read_json(environ)
         code, stdin, limits = _run_fields(request, self.sandbox.limits)
+        run = self.sandbox.stream(code, stdin=stdin, timeout=limits.timeout)
+
+        def execute():
+            self.live.add(run)
+            try:
+                return run.result()
+            finally:
+                self.live.done(run)
+
         try:
-            result = self.gate(lambda: self.sandbox.execute(code, stdin=stdin, timeout=limits.timeout), self.queue_wait)
-        except (DockerUnavailable, ImageNotFound) as error:
-            raise HTTPError(503, f"The sandbox is not available: {error}", [("Retry-After", "10")]) from None
+            result = self.gate(execute, self.queue_wait)
         except SafecodeError as error:
-            raise HTTPError(500, f"The sandbox failed: {error}") from None
+            raise _sandbox_error(error) from None
         return 200, _json(_answer(result, limits)), [("Content-Type", "application/json")]
+
+    def run_stream(self, environ):
+        """POST /run/stream: the same request as POST /run; the answer comes as it is made (see StreamBody)."""
+        self.check_token(environ)
+        code, stdin, limits = _run_fields(_read_json(environ), self.sandbox.limits)
+        run = self.sandbox.stream(code, stdin=stdin, timeout=limits.timeout)
+        body = StreamBody(run, limits, self.gate.acquire(self.queue_wait), self.live)
+        return 200, body, [("Content-Type", "application/x-ndjson; charset=utf-8")]
 
     def check_token(self, environ):
         if self.token is None:
@@ -163,6 +277,13 @@ class App:
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
             raise HTTPError(401, "A valid 'Authorization: Bearer <token>' header is required.",
                             [("WWW-Authenticate", 'Bearer realm="safecode"')])
+
+
+def _sandbox_error(error):
+    """The HTTP error for a failure of the sandbox itself (not of the program, which is a result)."""
+    if isinstance(error, (DockerUnavailable, ImageNotFound)):
+        return HTTPError(503, f"The sandbox is not available: {error}", [("Retry-After", "10")])
+    return HTTPError(500, f"The sandbox failed: {error}")
 
 
 def _read_json(environ):
@@ -227,6 +348,10 @@ def _answer(result, limits):
 
 def _json(value):
     return json.dumps(value).encode()
+
+
+def _line(value):
+    return _json(value) + b"\n"
 
 
 def _with_defaults(headers, body):
@@ -322,6 +447,8 @@ def main(argv=None):
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+        finally:
+            app.live.stop_all()  # runs still going end now, and their containers go, before the pool does
     return 0
 
 
