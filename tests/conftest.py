@@ -9,20 +9,25 @@ import time
 
 import pytest
 
+import safecode
 from safecode import engine, ensure_image
 from safecode.errors import SafecodeError
 
 
 ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
+# The folder safecode was imported from: the checkout, or site-packages when the installed copy is under test.
+PACKAGE_PARENT = str(pathlib.Path(safecode.__file__).resolve().parent.parent)
+if os.environ.get("SAFECODE_TEST_INSTALLED") == "1" and PACKAGE_PARENT == ROOT:
+    raise RuntimeError(f"SAFECODE_TEST_INSTALLED=1, but safecode was imported from the checkout {ROOT}")
 
 
 def caller_process(tmp_path, source, *args):
-    """A separate Python process running `source` with this checkout's safecode, its standard streams piped."""
+    """A separate Python process running `source` with the safecode under test, its standard streams piped."""
     script = tmp_path / "caller.py"
     script.write_text(source)
     return subprocess.Popen(
         [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": ROOT},
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": PACKAGE_PARENT},
     )
 
 
