@@ -19,7 +19,7 @@ class Pool:
         self.size, self._limits, self._image = size, limits, image
         self._ready = collections.deque()
         self._starting = 0
-        self._waiting = 0
+        self._waiting = collections.deque()  # callers in take(), first come first
         self._failures = 0
         self._retry_at = 0.0
         self._closed = False
@@ -36,29 +36,30 @@ class Pool:
         """A ready container, or None: the caller then runs cold.
 
         With none ready, a caller waits, at most `wait` seconds, only for a container already starting that no
-        other waiting caller will get: that one is sooner than a cold start, and Docker is not asked for more
-        containers than there are callers.
+        caller ahead of it will get: that one is sooner than a cold start, and Docker is not asked for more
+        containers than there are callers. Callers are served first come, first served.
         """
         deadline = time.monotonic() + wait
+        me = object()
         with self._lock:
-            self._waiting += 1
+            self._waiting.append(me)
             try:
                 while True:
-                    while self._ready:
+                    while self._ready and self._waiting[0] is me:
                         container = self._ready.popleft()
-                        self._lock.notify_all()
                         if container.idle_ok():
                             return container
                         container.discard()  # it died, or said something, while idle: never handed out
                     remaining = deadline - time.monotonic()
-                    if self._closed or remaining <= 0 or self._starting < self._waiting:
+                    if self._closed or remaining <= 0 or self._waiting.index(me) >= len(self._ready) + self._starting:
                         return None
                     if cancel is not None:
                         cancel.check()
                         remaining = min(remaining, CANCEL_POLL)
                     self._lock.wait(remaining)
             finally:
-                self._waiting -= 1
+                self._waiting.remove(me)
+                self._lock.notify_all()  # the next in line may take one now, or see that none will come
 
     def close(self):
         """Remove every pooled container, including those still starting; the pool then stays empty."""
