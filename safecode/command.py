@@ -1,5 +1,9 @@
 """The `docker run` argument list: a pure function, so the hardening can be read and tested without Docker."""
 
+from typing import List, Optional
+
+from .limits import Limits
+
 LABEL = "safecode"  # every container of ours carries --label safecode=1
 WORKDIR = "/app"
 SCRIPT = "main.py"
@@ -7,7 +11,9 @@ OPEN_FILES = 256
 FILE_SIZE = 1 << 20  # bytes; nothing in the sandbox is writable, this is a second wall
 
 
-def build_args(code_dir, *, name, uid, limits, image, command=None):
+def build_args(
+    code_dir: str, *, name: str, uid: int, limits: Limits, image: str, command: Optional[List[str]] = None
+) -> List[str]:
     """Return the argument list that runs `command` (default: python3 main.py) in a hardened container.
 
     `code_dir` is the host folder holding main.py, mounted read-only at /app. `uid` is an unprivileged

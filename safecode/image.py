@@ -7,6 +7,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from typing import Callable, Optional
 
 from . import engine
 from .errors import DockerError, SafecodeError
@@ -32,12 +33,13 @@ def dockerfile(base):
     return f"FROM {base}\nUSER root\nRUN {json.dumps(ADD_USER)}\nUSER {USER_ID}:{USER_ID}\nWORKDIR /app\n"
 
 
-def default_image():
+def default_image() -> str:
     """The image a Sandbox runs unless told otherwise: $SAFECODE_IMAGE, or safecode's own."""
     return os.environ.get("SAFECODE_IMAGE") or DEFAULT_IMAGE
 
 
-def ensure_image(image=None, *, rebuild=False, log=lambda line: None):
+def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
+                 log: Callable[[str], None] = lambda line: None) -> str:
     """Make `image` exist on the Docker host; return how: "present", "built" or "built offline".
 
     It is built from the base image where that is on the host or can be pulled, else offline from Debian.
