@@ -9,7 +9,7 @@ PACKAGE := $(wildcard safecode/*.py) safecode/py.typed setup.cfg pyproject.toml
 # The tests run against safecode as pip installs it, so a file missing from the package fails them.
 $(VENV)/.installed: $(PACKAGE)
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --disable-pip-version-check pytest
+	$(VPY) -m pip install --quiet --disable-pip-version-check pytest mypy
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall .
 	touch $@
 

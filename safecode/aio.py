@@ -6,7 +6,7 @@ switch, which wakes that thread at once; it removes the container, and the task 
 """
 
 import asyncio
-from typing import AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Dict, Optional
 
 from .limits import Limits
 from .result import Result
@@ -62,7 +62,7 @@ class AsyncSandbox:
         """Yield Output pieces as the program writes them, then its Result, as Sandbox.stream does."""
         run = self.sandbox.stream(code, stdin=stdin, timeout=timeout)
         loop = asyncio.get_running_loop()
-        queue: "asyncio.Queue[object]" = asyncio.Queue()
+        queue: "asyncio.Queue[Any]" = asyncio.Queue()
 
         def deliver(item):
             try:

@@ -51,7 +51,7 @@ class Sandbox:
         self.warm = warm
         self._pool = Pool(warm, self.limits, self.image) if warm else None
         self._closer = weakref.finalize(self, self._pool.close) if self._pool else None
-        self._runs = collections.Counter()
+        self._runs: "collections.Counter[str]" = collections.Counter()
         self._runs_lock = threading.Lock()
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 
 import queue
 import threading
-from typing import Callable, Iterator, Union
+from typing import Callable, Generator, Union
 
 from .protocol import Output
 from .result import Result
@@ -45,7 +45,7 @@ class Stream:
     `cancel()` may be called from any other thread: the run stops at once and its iterator raises `Cancelled`.
     """
 
-    def __init__(self, events: Iterator[Event], cancel):
+    def __init__(self, events: Generator[Event, None, None], cancel):
         self._events = events
         self._cancel = cancel
 

@@ -76,7 +76,7 @@ def main():
     child = os.fork()
     if child == 0:
         run_main()
-    import _signal  # loaded at start-up already; `signal` would import enum, 50 ms at half a CPU
+    import _signal  # type: ignore[import-not-found]  # loaded at start-up already; `signal` would import enum, 50 ms at half a CPU
 
     _signal.alarm(max(1, int(deadline + 0.999)))  # a backstop: SIGALRM ends us, and the container with us
     _, status = os.waitpid(child, 0)
