@@ -9,7 +9,9 @@ __version__ = "0.2.0"
 
 from .aio import AsyncSandbox, aexecute
 from .command import build_args
-from .errors import Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, SafecodeError
+from .errors import (
+    Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, InvalidFile, SafecodeError,
+)
 from .image import DEFAULT_IMAGE, default_image, ensure_image
 from .limits import Limits
 from .protocol import Output
@@ -25,6 +27,7 @@ __all__ = [
     "DockerError",
     "DockerUnavailable",
     "ImageNotFound",
+    "InvalidFile",
     "Limits",
     "Output",
     "Result",

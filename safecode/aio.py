@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Dict, Optional
 
 from .limits import Limits
 from .result import Result
-from .sandbox import Input, Sandbox
+from .sandbox import Files, Input, Sandbox
 from .stream import Event
 
 
@@ -51,16 +51,18 @@ class AsyncSandbox:
         """Remove every pooled container (waited for on a thread, not on the loop)."""
         await asyncio.get_running_loop().run_in_executor(None, self.sandbox.close)
 
-    async def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None) -> Result:
+    async def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
+                      scratch: Optional[str] = None) -> Result:
         """Run `code` as Sandbox.execute does; return its Result."""
-        async for item in self.stream(code, stdin=stdin, timeout=timeout):
+        async for item in self.stream(code, stdin=stdin, timeout=timeout, files=files, scratch=scratch):
             if isinstance(item, Result):
                 return item
         raise AssertionError("a stream always ends with its Result")
 
-    async def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None) -> AsyncIterator[Event]:
+    async def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
+                     scratch: Optional[str] = None) -> AsyncIterator[Event]:
         """Yield Output pieces as the program writes them, then its Result, as Sandbox.stream does."""
-        run = self.sandbox.stream(code, stdin=stdin, timeout=timeout)
+        run = self.sandbox.stream(code, stdin=stdin, timeout=timeout, files=files, scratch=scratch)
         loop = asyncio.get_running_loop()
         queue: "asyncio.Queue[Any]" = asyncio.Queue()
 
@@ -88,19 +90,8 @@ class AsyncSandbox:
                     pass  # the thread's last word comes after the container is gone
 
 
-async def aexecute(
-    code: str,
-    *,
-    stdin: Input = "",
-    timeout: float = Limits.timeout,
-    memory: str = Limits.memory,
-    cpus: float = Limits.cpus,
-    pids: int = Limits.pids,
-    max_output: int = Limits.max_output,
-    max_code: int = Limits.max_code,
-    image: Optional[str] = None,
-) -> Result:
-    """Run `code` once in a fresh sandbox without blocking the event loop; each keyword overrides one limit."""
-    sandbox = AsyncSandbox(timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output,
-                           max_code=max_code, image=image)
-    return await sandbox.execute(code, stdin=stdin)
+async def aexecute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Result:
+    """Run `code` once in a fresh sandbox without blocking the event loop; takes the keywords of execute()."""
+    if "warm" in sandbox:
+        raise TypeError("warm is a keyword of AsyncSandbox: a pool serves many runs, not one")
+    return await AsyncSandbox(**sandbox).execute(code, stdin=stdin, files=files)

@@ -8,7 +8,7 @@ LABEL = "safecode"  # every container of ours carries --label safecode=1
 WORKDIR = "/app"
 SCRIPT = "main.py"
 OPEN_FILES = 256
-FILE_SIZE = 1 << 20  # bytes; nothing in the sandbox is writable, this is a second wall
+FILE_SIZE = 1 << 20  # bytes a file may grow to without scratch space (nothing is writable then: a second wall)
 
 
 def build_args(
@@ -22,6 +22,7 @@ def build_args(
     """
     if command is None:
         command = ["python3", SCRIPT]
+    file_size = limits.scratch_bytes or FILE_SIZE
     args = [
         # The seeds' flags, in their order.
         "docker", "run", "--rm",                 # the daemon removes it when it ends
@@ -46,11 +47,16 @@ def build_args(
         "--ulimit", f"nofile={OPEN_FILES}:{OPEN_FILES}",
         "--ulimit", f"nproc={limits.pids}:{limits.pids}",
         "--ulimit", "core=0:0",
-        "--ulimit", f"fsize={FILE_SIZE}:{FILE_SIZE}",
+        "--ulimit", f"fsize={file_size}:{file_size}",
         "--env", "PYTHONUNBUFFERED=1",           # output printed before a kill is not lost in a buffer
         "--env", "PYTHONDONTWRITEBYTECODE=1",
         "-i",                                    # stdin: the supervisor's go, then the program's input
     ]
+    if limits.scratch is not None:               # writable space, counted in the memory limit (tmpfs is RAM)
+        args += [
+            "--tmpfs", f"/tmp:rw,noexec,nosuid,nodev,size={limits.scratch},mode=1777",
+            "--env", "HOME=/tmp",                # where libraries keep their caches and settings
+        ]
     args.append(image)
     args.extend(command)
     return [str(arg) for arg in args]

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from . import engine, protocol
 from .command import SCRIPT, build_args
 from .errors import DockerError, DockerUnavailable
+from .files import OUT, write_tree
 
 CHUNK = 32 * 1024
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
@@ -48,19 +49,26 @@ class Stuck(Exception):
 
 
 class Container:
-    """A started supervisor container, waiting for exactly one program."""
+    """A started supervisor container, waiting for exactly one program.
 
-    def __init__(self, limits, image):
+    With scratch on, /app/out is a link to /tmp/out, so that one tmpfs of the scratch size holds both; `preload`
+    asks the supervisor to import the scientific stack ahead (for warm containers: a cold run would wait for it).
+    """
+
+    def __init__(self, limits, image, preload=False):
         self.image = image
+        self.out_bytes = limits.scratch_bytes
         self.name = f"safecode-{uuid.uuid4().hex[:16]}"
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
         self.code_dir = tempfile.mkdtemp(prefix=f"{self.name}-")  # named after it, so `cleanup` can match them
         try:
             os.chmod(self.code_dir, 0o755)  # whatever the caller's umask: the container's own uid must read it
+            if self.out_bytes:
+                os.symlink("/tmp/out", os.path.join(self.code_dir, OUT))
             self.argv = build_args(
                 self.code_dir, name=self.name, uid=UID_BASE + secrets.randbelow(1 << 24), limits=limits,
-                image=image, command=["python3", "-c", SUPERVISOR, token],
+                image=image, command=["python3", "-c", SUPERVISOR, token, str(self.out_bytes), str(int(preload))],
             )
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -105,17 +113,16 @@ class Container:
             selector.register(self.proc.stderr, selectors.EVENT_READ)
             return not selector.select(0)
 
-    def hand_over(self, source, timeout, cancel=None):
-        """Give the program to the supervisor; return the run's deadline, which counts from this moment.
+    def hand_over(self, source, files, timeout, cancel=None):
+        """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline.
+
+        The deadline counts from this moment.
 
         Raises Stuck, after discarding this container, when it does not take the program; on any other exception
         the container is stopped.
         """
         try:
-            script = os.path.join(self.code_dir, SCRIPT)
-            with open(script, "xb") as file:
-                file.write(source)
-            os.chmod(script, 0o644)
+            write_tree(self.code_dir, {**files, SCRIPT: source})
             handed = time.monotonic()
             try:
                 os.write(self.proc.stdin.fileno(), b"g%.3f\n" % (timeout + BACKSTOP))
@@ -226,13 +233,13 @@ class Container:
         shutil.rmtree(self.code_dir, ignore_errors=True)
 
 
-def start_ready(limits, image, cancel=None):
+def start_ready(limits, image, cancel=None, preload=False):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
     while not _starts.acquire(timeout=START_POLL):
         if cancel is not None:
             cancel.check()
     try:
-        container = Container(limits, image)
+        container = Container(limits, image, preload)
         container.wait_ready(cancel=cancel)
         return container
     finally:

@@ -44,3 +44,12 @@ class DockerError(SafecodeError):
 
 class Cancelled(SafecodeError):
     """The run was cancelled from another thread (Stream.cancel()); its container is gone by the time this is seen."""
+
+
+class InvalidFile(SafecodeError, ValueError):
+    """A file handed to the program has a name or size safecode refuses; checked before Docker is touched."""
+
+    def __init__(self, name, problem):
+        self.name = name
+        self.problem = problem
+        super().__init__(f"file {name!r} {problem}")

@@ -1,4 +1,8 @@
-"""The sandbox image: its name, and how to make it exist (from python:3.11-slim, or offline from Debian)."""
+"""The sandbox images: their names, and how to make each exist (from python:*-slim, or offline from Debian).
+
+Four variants, by tag: 3.11 (Debian bookworm), 3.13 (Debian trixie), and a scientific one of each with numpy,
+pandas, matplotlib and pillow. Any other name is built as the default variant.
+"""
 
 import io
 import json
@@ -7,30 +11,72 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
 
 from . import engine
 from .errors import DockerError, SafecodeError
 
-DEFAULT_IMAGE = "safecode-sandbox:3.11"
+REPOSITORY = "safecode-sandbox"
+DEFAULT_IMAGE = f"{REPOSITORY}:3.11"
 BASE_IMAGE = "python:3.11-slim"
 USER_ID = 10001  # the image's default user; each run also picks its own id
-# The whole standard library but Tk, and tzdata for zoneinfo.
-DEBIAN_PACKAGES = ("python3", "libc-bin", "python3-distutils", "python3-lib2to3", "python3-venv", "tzdata")
+SCIENTIFIC_PIP = ("numpy", "pandas", "matplotlib", "pillow")
+SCIENTIFIC_DEBIAN = ("python3-numpy", "python3-pandas", "python3-matplotlib", "python3-pil")
+SCIENTIFIC_MEMORY = "512m"  # importing pandas and matplotlib alone takes about 110 MB: 128m is too tight
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kind of sandbox image: its Python, the Debian release it comes from offline, and what it adds."""
+
+    python: str
+    suite: str
+    packages: Tuple[str, ...]  # Debian's: the whole standard library but Tk, and tzdata for zoneinfo
+    scientific: bool = False
+
+    @property
+    def base(self):
+        """The image to build from where a registry answers."""
+        return f"python:{self.python}-slim"
+
+
+_BOOKWORM = ("python3", "libc-bin", "python3-distutils", "python3-lib2to3", "python3-venv", "tzdata")
+_TRIXIE = ("python3", "libc-bin", "python3-venv", "tzdata")  # distutils and lib2to3 left Python in 3.12
+VARIANTS: Dict[str, Variant] = {
+    "3.11": Variant("3.11", "bookworm", _BOOKWORM),
+    "3.11-scientific": Variant("3.11", "bookworm", _BOOKWORM + SCIENTIFIC_DEBIAN, scientific=True),
+    "3.13": Variant("3.13", "trixie", _TRIXIE),
+    "3.13-scientific": Variant("3.13", "trixie", _TRIXIE + SCIENTIFIC_DEBIAN, scientific=True),
+}
+IMAGES = tuple(f"{REPOSITORY}:{tag}" for tag in VARIANTS)
+
+
+def variant(image: str) -> Variant:
+    """The variant an image name asks for, by its tag; the default one for any other name."""
+    return VARIANTS.get(image.rsplit(":", 1)[-1] if ":" in image else "", VARIANTS["3.11"])
+
+
+def is_scientific(image: str) -> bool:
+    return variant(image).scientific and image.startswith(REPOSITORY + ":")
 PASSWD = f"sandbox:x:{USER_ID}:{USER_ID}:sandbox:/tmp:/usr/sbin/nologin\n"
 GROUP = f"sandbox:x:{USER_ID}:\n"
 # An exec-form RUN (a JSON list) needs no shell or useradd in the base, only python3.
 ADD_USER = ["python3", "-c", f"open('/etc/passwd', 'a').write({PASSWD!r}); open('/etc/group', 'a').write({GROUP!r})"]
 
 
-def base_image():
-    """The image to build from where a registry answers: $SAFECODE_BASE_IMAGE, or python:3.11-slim."""
-    return os.environ.get("SAFECODE_BASE_IMAGE") or BASE_IMAGE
+def base_image(kind: Optional[Variant] = None) -> str:
+    """The image to build from where a registry answers: $SAFECODE_BASE_IMAGE, or the variant's python:*-slim."""
+    return os.environ.get("SAFECODE_BASE_IMAGE") or (kind or VARIANTS["3.11"]).base
 
 
-def dockerfile(base):
-    """The Dockerfile that adds the sandbox user to `base`."""
-    return f"FROM {base}\nUSER root\nRUN {json.dumps(ADD_USER)}\nUSER {USER_ID}:{USER_ID}\nWORKDIR /app\n"
+def dockerfile(base: str, kind: Optional[Variant] = None) -> str:
+    """The Dockerfile that adds the sandbox user (and, for a scientific variant, its packages) to `base`."""
+    install = ""
+    if kind is not None and kind.scientific:
+        pip = ["python3", "-m", "pip", "install", "--no-cache-dir", *SCIENTIFIC_PIP]
+        install = f"RUN {json.dumps(pip)}\n"
+    return f"FROM {base}\nUSER root\n{install}RUN {json.dumps(ADD_USER)}\nUSER {USER_ID}:{USER_ID}\nWORKDIR /app\n"
 
 
 def default_image() -> str:
@@ -47,7 +93,8 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
     image = image or default_image()
     if not rebuild and engine.image_exists(image):
         return "present"
-    base = base_image()
+    kind = variant(image)
+    base = base_image(kind)
     if not engine.image_exists(base):
         pull = engine.docker("pull", base, timeout=600)
         if pull.returncode:
@@ -55,7 +102,7 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
             build_offline(image, log=log)
             return "built offline"
     log(f"building {image} from {base}")
-    build = engine.docker("build", "--force-rm", "--tag", image, "-", input=dockerfile(base), timeout=600)
+    build = engine.docker("build", "--force-rm", "--tag", image, "-", input=dockerfile(base, kind), timeout=1800)
     if build.returncode:
         raise DockerError(build.returncode, build.stderr, ["docker", "build"])
     return "built"
@@ -63,10 +110,13 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
 
 def build_offline(image, *, log=lambda line: None):
     """Build the image from Debian packages with mmdebstrap and `docker import`; no registry needed."""
+    kind = variant(image)
     with tempfile.TemporaryDirectory(prefix="safecode-image-") as tmp:
         rootfs = os.path.join(tmp, "rootfs.tar")
-        suite = _debian_suite()
-        argv = ["mmdebstrap", "--variant=extract", "--include=" + ",".join(DEBIAN_PACKAGES), suite, rootfs]
+        argv = ["mmdebstrap", "--variant=extract", "--include=" + ",".join(kind.packages)]
+        if kind.suite != "bookworm":  # trixie is merged-/usr: without the hook, /usr/bin/python3 finds no loader
+            argv.append("--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr")
+        argv += [kind.suite, rootfs]
         log(" ".join(argv))
         started = time.monotonic()
         try:
@@ -78,42 +128,36 @@ def build_offline(image, *, log=lambda line: None):
             ) from None
         if proc.returncode:
             raise SafecodeError(f"mmdebstrap failed:\n{proc.stderr[-2000:]}")
-        _add_user(rootfs)
+        libraries = _add_user(rootfs)
+        changes = [f"USER {USER_ID}:{USER_ID}", "WORKDIR /app", "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+                   'CMD ["python3"]']
+        if libraries:  # no package scripts ran: the BLAS/LAPACK alternatives links are missing; point at them
+            changes.append(f"ENV LD_LIBRARY_PATH={':'.join(libraries)}")
         imported = engine.docker(
-            "import",
-            "--change", f"USER {USER_ID}:{USER_ID}",
-            "--change", "WORKDIR /app",
-            "--change", "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-            "--change", 'CMD ["python3"]',
-            rootfs, image,
-            timeout=600,
+            "import", *[arg for change in changes for arg in ("--change", change)], rootfs, image, timeout=600,
         )
         if imported.returncode:
             raise DockerError(imported.returncode, imported.stderr, ["docker", "import"])
         log(f"built {image} in {time.monotonic() - started:.0f} s")
 
 
-def _debian_suite():
-    """The host's Debian release (the packages it can reach), or bookworm elsewhere."""
-    try:
-        with open("/etc/os-release") as file:
-            fields = dict(line.rstrip("\n").split("=", 1) for line in file if "=" in line)
-    except OSError:
-        return "bookworm"
-    if fields.get("ID", "").strip('"') != "debian":
-        return "bookworm"
-    return fields.get("VERSION_CODENAME", "").strip('"') or "bookworm"
-
-
 def _add_user(rootfs):
-    """Add /etc/passwd and /etc/group naming the sandbox user; mmdebstrap's extract variant makes none."""
+    """Add /etc/passwd and /etc/group naming the sandbox user; mmdebstrap's extract variant makes none.
+
+    Returns the BLAS and LAPACK folders the tree holds (./usr/lib/<arch>/blas and lapack), for the loader's path.
+    """
     files = {
         "etc/passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n" + PASSWD,
         "etc/group": "root:x:0:\n" + GROUP,
     }
     with tarfile.open(rootfs, "a") as tar:
+        names = [name.rstrip("/") for name in tar.getnames()]
+        libraries = sorted({"/" + name.lstrip("./") for name in names
+                            if name.count("/") == 4 and name.startswith("./usr/lib/") and
+                            name.rsplit("/", 1)[1] in ("blas", "lapack")})
         for path, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo("./" + path)
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
+    return libraries

@@ -102,7 +102,7 @@ class Pool:
 
     def _start_one(self):
         try:
-            container = start_ready(self._limits, self._image)
+            container = start_ready(self._limits, self._image, preload=True)
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
         with self._lock:

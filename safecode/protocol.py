@@ -8,13 +8,18 @@ a random token (the mark), so no ordinary output is mistaken for them:
     stderr: <mark>E              the program has ended: nothing of its stderr follows
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
-Everything between the acknowledgement and the end marks is the program's own output. `Reader` finds the end marks,
-however the bytes are split into chunks, decodes the output as UTF-8 (bytes that are not become U+FFFD) and keeps to
-one byte budget shared by both streams. It does no I/O, so it is tested without Docker.
+Everything between the acknowledgement and the end marks is the program's own output. With scratch on, the files
+the program left in /app/out follow stdout's end mark (see supervisor.py for their framing) up to a final Z.
+
+`Reader` finds the end marks, however the bytes are split into chunks, decodes the output as UTF-8 (bytes that are
+not become U+FFFD), keeps to one byte budget shared by both streams, and reads the returned files within the scratch
+size and a count, whatever a hostile program forges. It does no I/O, so it is tested without Docker.
 """
 
 import codecs
 from typing import Dict, List, NamedTuple, Optional
+
+from .files import MAX_FILES, MAX_PATH, name_problem
 
 READY, ACK, END = b"R", b"A", b"E"
 STATUS_DIGITS = 3  # stdout's end mark carries the exit status as three digits
@@ -35,6 +40,7 @@ class _Stream:
         self.end, self.size = end, len(end) + status_size
         self.held = b""  # bytes that may be the start of the end mark
         self.status = None  # what followed the end mark, once found
+        self.after = b""  # what followed the status in the same chunk: the start of the returned files
         self.closed = False
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.pieces = []
@@ -46,6 +52,7 @@ class _Stream:
         if at >= 0:
             if len(data) - at >= self.size:
                 self.status, self.held = data[at + len(self.end) : at + self.size], b""
+                self.after = data[at + self.size :]
             else:
                 self.held = data[at:]
             return data[:at]
@@ -65,6 +72,86 @@ class _Stream:
         return self.closed or self.status is not None
 
 
+MAX_NOTES = 50  # words on what was left out, kept at most
+
+
+class _Files:
+    """The files section after stdout's end mark, parsed as it comes, within `room` bytes and MAX_FILES files."""
+
+    def __init__(self, room):
+        self.room = room
+        self.buffer = bytearray()
+        self.files: Dict[str, bytes] = {}
+        self.left_out: List[str] = []
+        self.done = False
+
+    def feed(self, data):
+        if self.done:
+            return
+        self.buffer += data
+        while not self.done and self._step():
+            pass
+
+    def cut(self, why):
+        """The section ends here, unfinished."""
+        if not self.done:
+            self._note(f"the rest of out/ was not returned: {why}")
+            self.done = True
+
+    def _step(self):
+        """Take one whole record off the buffer; False when more bytes are needed."""
+        buffer = self.buffer
+        kind = bytes(buffer[:1])
+        if kind == b"Z":
+            self.done = True
+            return False
+        if kind not in (b"F", b"S"):
+            return bool(kind) and self._broken("unreadable")
+        if len(buffer) < 5:
+            return False
+        size = int.from_bytes(buffer[1:5], "big")
+        if size > 4 * MAX_PATH:
+            return self._broken("a name or a note too long")
+        if kind == b"S":
+            if len(buffer) < 5 + size:
+                return False
+            self._note(bytes(buffer[5 : 5 + size]).decode("utf-8", "replace"))
+            del buffer[: 5 + size]
+            return True
+        head = 13 + size
+        if len(buffer) < head:
+            return False
+        length = int.from_bytes(buffer[5 + size : head], "big")
+        if length > self.room:
+            return self._broken("over the scratch size")
+        if len(buffer) < head + length:
+            return False
+        if len(self.files) == MAX_FILES:
+            return self._broken(f"over the limit of {MAX_FILES} files")
+        raw_name, data = bytes(buffer[5 : 5 + size]), bytes(buffer[head : head + length])
+        del buffer[: head + length]
+        self.room -= length
+        try:
+            name = raw_name.decode("utf-8")
+            problem = name_problem(name)
+        except UnicodeDecodeError:
+            name, problem = raw_name.decode("utf-8", "replace"), "is not valid UTF-8"
+        if problem:
+            self._note(f"{name!r}: its name {problem}, not returned")
+        else:
+            self.files[name] = data
+        return True
+
+    def _broken(self, why):
+        self.cut(why)
+        self.buffer = bytearray()
+        return False
+
+    def _note(self, text):
+        if len(self.left_out) < MAX_NOTES:
+            self.left_out.append(text)
+
+
 class Reader:
     """Turns chunks of the container's stdout and stderr into Output events, and knows when the program ended.
 
@@ -72,19 +159,28 @@ class Reader:
     the caller stops the container. Every piece passed on is also kept, so `text(stream)` is the pieces joined.
     """
 
-    def __init__(self, mark: bytes, max_output: int):
+    def __init__(self, mark: bytes, max_output: int, files_room: int = 0):
+        """`files_room` is the scratch size in bytes: files follow stdout's end mark when it is not 0."""
         end = mark + END
         self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 0)}
         self.room = max_output
         self.truncated = False
+        self._files = _Files(files_room) if files_room else None
 
     def feed(self, stream: str, chunk: bytes) -> List[Output]:
         """What `chunk` of `stream` holds of the program's output; an empty chunk means the stream closed."""
         state = self._streams[stream]
+        if stream == "stdout" and state.status is not None:  # past the end mark: the returned files
+            if self._files is not None:
+                self._files.feed(chunk) if chunk else self._files.cut("the container ended first")
+            return []
         if not chunk:
             state.closed = True
             return self._emit(stream, state.flush())
-        return self._emit(stream, state.feed(chunk))
+        events = self._emit(stream, state.feed(chunk))
+        if state.status is not None and self._files is not None:
+            self._files.feed(state.after)
+        return events
 
     def finish(self) -> List[Output]:
         """At the very end, whatever happened: the bytes still held back, and the end of any split UTF-8 sequence."""
@@ -94,10 +190,32 @@ class Reader:
         return events
 
     def done(self, stream: Optional[str] = None) -> bool:
-        """True once `stream` (or both) has its end mark or has closed."""
-        if stream is not None:
-            return self._streams[stream].done
-        return all(state.done for state in self._streams.values())
+        """True once `stream` (or both) has its end mark, and the files after it, or has closed."""
+        if stream is None:
+            return all(self.done(name) for name in STREAMS)
+        state = self._streams[stream]
+        if stream == "stdout" and self._files is not None and not state.closed and state.status is not None:
+            return self._files.done
+        return state.done
+
+    @property
+    def files(self) -> Dict[str, bytes]:
+        """The files returned from out/ so far."""
+        return self._files.files if self._files is not None else {}
+
+    @property
+    def files_left_out(self) -> List[str]:
+        """What was not returned from out/, and why; a run stopped before its end returns no files at all."""
+        if self._files is None:
+            return []
+        if not self.ended:
+            return ["out/ was not returned: the program was stopped before its end"]
+        return self._files.left_out
+
+    def cut_files(self, why: str) -> None:
+        """The files will not all come: say so."""
+        if self._files is not None:
+            self._files.cut(why)
 
     @property
     def ended(self) -> bool:

@@ -1,6 +1,7 @@
 """The outcome of one run: a frozen value, whatever happened to the program."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
 
 @dataclass(frozen=True)
 class Result:
@@ -14,6 +15,8 @@ class Result:
     oom_killed: bool = False
     truncated: bool = False
     duration: float = 0.0  # seconds, wall clock, as seen by the caller
+    files: Dict[str, bytes] = field(default_factory=dict)  # what the program left in /app/out (scratch on)
+    files_left_out: Tuple[str, ...] = ()  # what of /app/out did not come back, and why
 
     @property
     def ok(self):

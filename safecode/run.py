@@ -17,14 +17,20 @@ from .protocol import Reader
 from .result import Result
 
 EXIT_POLL = 0.05  # seconds between looks at a client that is ending by itself
+FILES_GRACE = 5.0  # seconds the returned files may take to come, from the program's end
 
 
 def events(container, deadline, *, stdin, max_output, started, cancel=None):
     """Yield the program's Output pieces as they come, then its Result; `deadline` comes from Container.hand_over."""
-    reader = Reader(container.mark, max_output)
+    reader = Reader(container.mark, max_output, container.out_bytes)
     try:
         stopped = yield from _pump(container, reader, stdin, deadline, cancel)
-        if stopped:
+        if stopped == "timeout" and reader.ended:  # the program ended in time; its files did not all come
+            reader.cut_files(f"they did not come within {FILES_GRACE:g} s")
+            yield from reader.finish()
+            container.stop()
+            stopped, exit_code = None, reader.exit_code
+        elif stopped:
             container.kill_client()
             for name in ("stdout", "stderr"):
                 if not reader.done(name):  # what the program printed just before the kill is kept
@@ -57,7 +63,10 @@ def _pump(container, reader, stdin, deadline, cancel):
         if cancel is not None:
             selector.register(cancel, selectors.EVENT_READ, "cancel")
         feed.start(selector)
+        ended = False
         while not reader.done():
+            if reader.ended and not ended:  # the program is over: what is left to read is its files
+                ended, deadline = True, time.monotonic() + FILES_GRACE
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
@@ -170,4 +179,6 @@ def _result(reader, stopped, exit_code, started):
         oom_killed=oom_killed,
         truncated=reader.truncated,
         duration=time.monotonic() - started,
+        files=dict(reader.files),
+        files_left_out=tuple(reader.files_left_out),
     )

@@ -5,11 +5,12 @@ import dataclasses
 import threading
 import time
 import weakref
-from typing import BinaryIO, Dict, Optional, Union
+from typing import BinaryIO, Dict, Mapping, Optional, Union
 
 from .cancel import Cancel
 from .container import Stuck, start_ready
 from .errors import CodeTooLarge, DockerError
+from .files import files_in
 from .image import default_image
 from .limits import Limits
 from .pool import Pool
@@ -18,6 +19,7 @@ from .run import events, input_source
 from .stream import Stream
 
 Input = Union[str, bytes, BinaryIO]
+Files = Optional[Mapping[str, Union[bytes, str]]]
 
 
 class Sandbox:
@@ -37,11 +39,14 @@ class Sandbox:
         pids: int = Limits.pids,
         max_output: int = Limits.max_output,
         max_code: int = Limits.max_code,
+        max_files: int = Limits.max_files,
+        scratch: Optional[str] = Limits.scratch,
         image: Optional[str] = None,
         warm: int = 0,
     ) -> None:
         self.limits = Limits(
-            timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code
+            timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code,
+            max_files=max_files, scratch=scratch,
         )
         if image is not None and (not isinstance(image, str) or not image.strip()):
             raise ValueError(f"image must be an image name, not {image!r}")
@@ -74,42 +79,50 @@ class Sandbox:
             return {"warm": self._runs["warm"], "cold": self._runs["cold"],
                     "ready": self._pool.ready if self._pool else 0}
 
-    def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None) -> Result:
+    def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
+                scratch: Optional[str] = None) -> Result:
         """Run `code` as /app/main.py with `stdin` as its standard input; return a Result.
 
         `stdin` is text, bytes, or a binary file whose contents are forwarded as they can be read (a pipe, a
-        terminal). `timeout`, if given, replaces the sandbox's own for this run only.
+        terminal). `files` maps relative paths to bytes or text, put read-only beside main.py. `timeout` and
+        `scratch`, if given, replace the sandbox's own for this run only.
         """
-        with self.stream(code, stdin=stdin, timeout=timeout) as run:
+        with self.stream(code, stdin=stdin, timeout=timeout, files=files, scratch=scratch) as run:
             return run.result()
 
-    def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None) -> Stream:
+    def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
+               scratch: Optional[str] = None) -> Stream:
         """Run `code` as `execute` does, yielding its output as it comes: Output pieces, then the Result.
 
         Bad arguments raise here, before Docker is touched; the container starts when iteration does.
         """
         started = time.monotonic()
-        limits = self.limits if timeout is None else dataclasses.replace(self.limits, timeout=timeout)
+        limits = self.limits
+        if timeout is not None or scratch is not None:
+            limits = dataclasses.replace(limits, timeout=timeout or limits.timeout, scratch=scratch or limits.scratch)
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}; e.g. execute('print(1)')")
         source = code.encode("utf-8")
         if len(source) > limits.max_code:
             raise CodeTooLarge(len(source), limits.max_code)
+        checked = files_in(files, limits.max_files)
         cancel = Cancel()
-        return Stream(self._events(source, input_source(stdin), limits, started, cancel), cancel)
+        return Stream(self._events(source, checked, input_source(stdin), limits, started, cancel), cancel)
 
-    def _events(self, source, stdin, limits, started, cancel):
+    def _events(self, source, files, stdin, limits, started, cancel):
         try:
-            kind, container, deadline = "warm", self._pool.take(cancel=cancel) if self._pool else None, None
+            # A pooled container has the sandbox's own scratch space; a run that asks for another runs cold.
+            pool = self._pool if limits.scratch == self.limits.scratch else None
+            kind, container, deadline = "warm", pool.take(cancel=cancel) if pool else None, None
             if container is not None:
                 try:
-                    deadline = container.hand_over(source, limits.timeout, cancel)
+                    deadline = container.hand_over(source, files, limits.timeout, cancel)
                 except Stuck:
                     pass  # it never ran the program, and is gone: run it cold
             if deadline is None:
                 kind, container = "cold", start_ready(limits, self.image, cancel)
                 try:
-                    deadline = container.hand_over(source, limits.timeout, cancel)
+                    deadline = container.hand_over(source, files, limits.timeout, cancel)
                 except Stuck as stuck:
                     raise DockerError(-1, f"a new sandbox container did not take its program ({stuck})",
                                       container.argv) from None
@@ -125,35 +138,28 @@ def execute(
     code: str,
     *,
     stdin: Input = "",
+    files: Files = None,
     timeout: float = Limits.timeout,
     memory: str = Limits.memory,
     cpus: float = Limits.cpus,
     pids: int = Limits.pids,
     max_output: int = Limits.max_output,
     max_code: int = Limits.max_code,
+    max_files: int = Limits.max_files,
+    scratch: Optional[str] = Limits.scratch,
     image: Optional[str] = None,
 ) -> Result:
-    """Run `code` once in a fresh sandbox; each keyword overrides one limit. Returns a Result."""
-    with stream(code, stdin=stdin, timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output,
-                max_code=max_code, image=image) as run:
+    """Run `code` once in a fresh sandbox; each keyword overrides one limit (see Sandbox). Returns a Result."""
+    with stream(code, stdin=stdin, files=files, timeout=timeout, memory=memory, cpus=cpus, pids=pids,
+                max_output=max_output, max_code=max_code, max_files=max_files, scratch=scratch, image=image) as run:
         return run.result()
 
 
-def stream(
-    code: str,
-    *,
-    stdin: Input = "",
-    timeout: float = Limits.timeout,
-    memory: str = Limits.memory,
-    cpus: float = Limits.cpus,
-    pids: int = Limits.pids,
-    max_output: int = Limits.max_output,
-    max_code: int = Limits.max_code,
-    image: Optional[str] = None,
-) -> Stream:
-    """Run `code` once in a fresh sandbox, yielding Output pieces as they come and then the Result."""
-    sandbox = Sandbox(
-        timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code,
-        image=image,
-    )
-    return sandbox.stream(code, stdin=stdin)
+def stream(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Stream:
+    """Run `code` once in a fresh sandbox, yielding Output pieces as they come and then the Result.
+
+    Takes the keywords of execute(): `stdin`, `files`, and those of Sandbox but `warm`.
+    """
+    if "warm" in sandbox:
+        raise TypeError("warm is a keyword of Sandbox: a pool serves many runs, not one")
+    return Sandbox(**sandbox).stream(code, stdin=stdin, files=files)

@@ -1,4 +1,4 @@
-"""Runs inside every sandbox container (as `python3 -c <this file> <token>`), as the program's parent.
+"""Runs inside every sandbox container (as `python3 -c <this file> <token> <out-bytes> <preload>`), as the program's parent.
 
 It says it is ready, waits for the host's go line, acknowledges it, runs /app/main.py in a forked child exactly
 as `python main.py` would, and then tells the host how the program ended, so the host knows the result at once
@@ -12,15 +12,64 @@ but its own result, because every container runs one program and is then removed
     stderr: <mark>E              the program has ended: nothing of its stderr follows
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
+With scratch on (<out-bytes> above 0), the files the program left under /app/out follow its exit status on stdout,
+up to <out-bytes> bytes, each as F<name length:4><name><size:8><bytes>; a word on what was left out as
+S<length:4><text>; and Z at the end (lengths big-endian). Links, fifos, sockets and devices are never followed or
+opened. Before that, every process the program left behind is killed, so nothing else writes on the way.
+
 End of stdin instead of a go line means the host is gone: the supervisor exits and the container goes with it.
-Only os and sys are used before the fork, so the program starts from an interpreter as fresh as `python main.py`.
+Only os and sys are used before the fork, so the program starts from an interpreter as fresh as `python main.py`;
+unless <preload> is 1 (a warm container of a scientific image), when numpy, pandas and matplotlib are imported
+ahead, so that the program's own imports of them cost nothing.
 """
 
 import os
 import sys
 
 MARK = b"\0" + sys.argv[1].encode()
+OUT_BYTES = int(sys.argv[2])
+PRELOAD = sys.argv[3] == "1"
 SCRIPT = "/app/main.py"
+OUT = "/tmp/out"  # /app/out is a link to it: one tmpfs, /tmp, holds all the scratch space
+MAX_FILES = 1000
+MAX_NOTES = 20
+# matplotlib's backend here: the figures a program shows (plt.show()) or leaves open are saved as PNGs in /app/out.
+PLOTS = """
+import os
+from matplotlib.backends.backend_agg import FigureCanvasAgg as FigureCanvas, FigureManager  # noqa: F401
+from matplotlib._pylab_helpers import Gcf
+
+def save_figures():
+    if not os.path.isdir("/app/out"):
+        return  # no scratch space: nowhere to put them
+    for manager in Gcf.get_all_fig_managers():
+        number = 1
+        while os.path.exists(f"/app/out/figure-{number}.png"):
+            number += 1
+        manager.canvas.figure.savefig(f"/app/out/figure-{number}.png")
+    Gcf.destroy_all()
+
+def show(*args, **kwargs):
+    save_figures()
+"""
+
+
+class Plots:
+    """The import system's finder and loader for the module named in MPLBACKEND."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == "safecode_plots":
+            return sys.modules["_frozen_importlib"].spec_from_loader(name, cls)
+        return None
+
+    @staticmethod
+    def create_module(spec):
+        return None
+
+    @staticmethod
+    def exec_module(module):
+        exec(PLOTS, module.__dict__)
 
 
 def run_main():
@@ -53,6 +102,13 @@ def run_main():
         error.with_traceback(error.__traceback__.tb_next)  # the traceback starts in main.py, not here
         sys.excepthook(type(error), error, error.__traceback__)
         sys.exit(1)
+    finally:
+        plots = sys.modules.get("safecode_plots")
+        if plots is not None and "matplotlib.pyplot" in sys.modules:
+            try:
+                plots.save_figures()  # the figures left open, as a notebook shows them
+            except Exception:
+                pass
     sys.exit(0)  # and the interpreter's own shutdown joins threads, runs atexit handlers, flushes output
 
 
@@ -66,7 +122,85 @@ def read_line():
     return line
 
 
+def send(data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def send_files():
+    """The regular files under OUT, walked through directory descriptors so that no link is ever followed."""
+    import stat
+
+    notes, sent, room, left = [], 0, OUT_BYTES, 0
+    try:
+        top = os.open(OUT, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        top = None
+        notes.append("out/ is not a folder: nothing was returned")
+    folders = [(top, "")] if top is not None else []
+    while folders:
+        folder, prefix = folders.pop()
+        with os.scandir(folder) as entries:
+            found = sorted((entry.name, entry.stat(follow_symlinks=False).st_mode) for entry in entries)
+        for name, mode in found:
+            path = prefix + name
+            if stat.S_ISDIR(mode):
+                try:
+                    folders.append((os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder), path + "/"))
+                except OSError:
+                    notes.append(f"{path!r}: not a folder any more")
+                continue
+            if not stat.S_ISREG(mode):
+                kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
+                notes.append(f"{path!r}: {kind}, not returned")
+                continue
+            if sent == MAX_FILES:
+                left += 1
+                continue
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+            except OSError:
+                notes.append(f"{path!r}: could not be opened")
+                continue
+            with open(fd, "rb") as file:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    notes.append(f"{path!r}: not a regular file, not returned")
+                    continue
+                data = file.read(room + 1)
+            if len(data) > room:
+                notes.append(f"{path!r}: over the scratch size, not returned")
+                continue
+            room -= len(data)
+            sent += 1
+            name_bytes = os.fsencode(path)
+            send(b"F" + len(name_bytes).to_bytes(4, "big") + name_bytes + len(data).to_bytes(8, "big") + data)
+        if folder is not None:
+            os.close(folder)
+    if left:
+        notes.append(f"{left} more files: over the limit of {MAX_FILES} files, not returned")
+    for note in notes[:MAX_NOTES] + ([f"and {len(notes) - MAX_NOTES} more"] if len(notes) > MAX_NOTES else []):
+        text = note.encode("utf-8", "replace")
+        send(b"S" + len(text).to_bytes(4, "big") + text)
+    send(b"Z")
+
+
+def preload():
+    """Import the scientific stack now, in a warm container, so that the program finds it imported."""
+    for name in ("numpy", "pandas", "matplotlib.pyplot"):
+        try:
+            __import__(name)
+        except Exception:  # not in this image, or broken: the program will see that for itself
+            pass
+
+
 def main():
+    os.environ.setdefault("MPLBACKEND", "module://safecode_plots")
+    sys.meta_path.append(Plots)
+    if OUT_BYTES:
+        os.mkdir(OUT, 0o700)
+    if PRELOAD:
+        preload()
     os.write(1, MARK + b"R")
     line = read_line()
     if not line.startswith(b"g"):
@@ -82,8 +216,14 @@ def main():
     _, status = os.waitpid(child, 0)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell and Docker report it
+    try:
+        os.kill(-1, 9)  # whatever the program left running: every process we may signal, but init and us
+    except OSError:
+        pass
     os.write(2, MARK + b"E")
     os.write(1, MARK + b"E%03d" % (code & 0xFF))
+    if OUT_BYTES:
+        send_files()
     os._exit(0)
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from safecode.files import MAX_FILES
 from safecode.protocol import Output, Reader
 
 pytestmark = pytest.mark.pure
@@ -79,3 +80,85 @@ def test_one_budget_for_both_streams():
 def test_exactly_the_budget_is_not_truncated():
     reader, _ = read([("stdout", b"a" * 10)], max_output=10)
     assert not reader.truncated and reader.text("stdout") == "a" * 10
+
+
+# The files after stdout's end mark ---------------------------------------------------------------------------
+
+
+def file_record(name, data):
+    name = name.encode() if isinstance(name, str) else name
+    return b"F" + len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data
+
+
+def note_record(text):
+    return b"S" + len(text.encode()).to_bytes(4, "big") + text.encode()
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_files_follow_the_end_mark_however_split(size):
+    out, err = ended(b"hi\n", b"")
+    section = file_record("a.txt", b"A" * 50) + file_record("sub/b.bin", bytes(range(256))) + note_record("n") + b"Z"
+    data = out + section
+    reader = Reader(MARK, 100, files_room=1 << 20)
+    for i in range(0, len(data), size):
+        reader.feed("stdout", data[i : i + size])
+    reader.feed("stderr", err)
+    assert reader.done() and reader.exit_code == 7 and reader.text("stdout") == "hi\n"
+    assert reader.files == {"a.txt": b"A" * 50, "sub/b.bin": bytes(range(256))}
+    assert reader.files_left_out == ["n"]
+
+
+def files_of(section, room=1 << 20):
+    out, err = ended(b"", b"")
+    reader = Reader(MARK, 100, files_room=room)
+    reader.feed("stdout", out + section)
+    reader.feed("stderr", err)
+    return reader
+
+
+def test_not_done_until_the_files_end():
+    reader = files_of(file_record("a", b"x"))
+    assert reader.ended and not reader.done() and reader.files == {"a": b"x"}
+    reader.feed("stdout", b"")  # the container ended without the final Z
+    assert reader.done() and reader.files_left_out == ["the rest of out/ was not returned: the container ended first"]
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../b", "a\nb", b"\xff\xfe", "", "a//b"])
+def test_unsafe_names_are_skipped_and_said(name):
+    reader = files_of(file_record(name, b"x") + file_record("fine", b"y") + b"Z")
+    assert reader.files == {"fine": b"y"} and len(reader.files_left_out) == 1
+
+
+def test_a_file_over_the_room_stops_the_reading():
+    reader = files_of(file_record("big", b"x" * 101) + b"Z", room=100)
+    assert reader.done() and reader.files == {}
+    assert reader.files_left_out == ["the rest of out/ was not returned: over the scratch size"]
+
+
+def test_the_room_is_for_all_files_together():
+    reader = files_of(file_record("a", b"x" * 60) + file_record("b", b"x" * 60) + b"Z", room=100)
+    assert list(reader.files) == ["a"] and "over the scratch size" in reader.files_left_out[0]
+
+
+def test_too_many_files_stop_the_reading():
+    section = b"".join(file_record(f"f{i}", b"") for i in range(MAX_FILES + 5)) + b"Z"
+    reader = files_of(section)
+    assert len(reader.files) == MAX_FILES and f"over the limit of {MAX_FILES} files" in reader.files_left_out[0]
+
+
+def test_garbage_after_the_end_mark_ends_the_files():
+    reader = files_of(b"Q" + b"x" * 100)
+    assert reader.done() and reader.files == {} and "unreadable" in reader.files_left_out[0]
+
+
+def test_a_huge_declared_name_is_refused_before_it_is_read():
+    reader = files_of(b"F" + (1 << 30).to_bytes(4, "big"))
+    assert reader.done() and "too long" in reader.files_left_out[0]
+
+
+def test_no_files_are_expected_without_scratch():
+    out, err = ended(b"hi", b"")
+    reader = Reader(MARK, 100)
+    reader.feed("stdout", out + file_record("a", b"x"))
+    reader.feed("stderr", err)
+    assert reader.done() and reader.files == {} and reader.files_left_out == []
