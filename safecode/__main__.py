@@ -8,7 +8,7 @@ import sys
 from . import __version__, engine
 from .doctor import doctor
 from .errors import SafecodeError
-from .image import default_image, ensure_image
+from .image import IMAGES, default_image, ensure_image
 from .limits import Limits
 from .protocol import Output
 from .result import stop_reason
@@ -56,8 +56,11 @@ def _parser():
     check.add_argument("--image", default=None)
     check.set_defaults(command=lambda args: 0 if doctor(Sandbox(image=args.image)) else 1)
 
-    image = commands.add_parser("image", help="make the sandbox image exist (never pulls at run time)")
-    image.add_argument("--image", default=None, help=f"name (default {default_image()})")
+    image = commands.add_parser("image", help="make a sandbox image exist (never pulls at run time)")
+    which = image.add_mutually_exclusive_group()
+    which.add_argument("--image", default=None,
+                       help=f"name (default {default_image()}); safecode's own: {', '.join(IMAGES)}")
+    which.add_argument("--all", action="store_true", help="every one of safecode's own images")
     image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
     image.set_defaults(command=_image)
 
@@ -110,8 +113,9 @@ def _run(args):
 
 
 def _image(args):
-    how = ensure_image(args.image, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr))
-    print(f"{args.image or default_image()}: {how}")
+    for name in IMAGES if args.all else [args.image or default_image()]:
+        how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr))
+        print(f"{name}: {how}")
     return 0
 
 

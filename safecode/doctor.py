@@ -4,6 +4,7 @@ import shutil
 
 from . import engine
 from .errors import SafecodeError
+from .image import built
 from .sandbox import Sandbox
 
 # Each probe prints one word the check expects; anything else means the wall did not hold.
@@ -61,8 +62,9 @@ def _check_daemon():
 
 def _check_image(sandbox):
     if engine.image_exists(sandbox.image):
-        return True, sandbox.image
-    return False, f"{sandbox.image} is missing: build it with 'python -m safecode image'"
+        others = [name for name in built() if name != sandbox.image]
+        return True, sandbox.image + (f" (also built: {', '.join(others)})" if others else "")
+    return False, f"{sandbox.image} is missing: build it with 'python -m safecode image --image {sandbox.image}'"
 
 
 def _probe(code, expected, **limits):

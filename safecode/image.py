@@ -110,13 +110,9 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
 
 def build_offline(image, *, log=lambda line: None):
     """Build the image from Debian packages with mmdebstrap and `docker import`; no registry needed."""
-    kind = variant(image)
     with tempfile.TemporaryDirectory(prefix="safecode-image-") as tmp:
         rootfs = os.path.join(tmp, "rootfs.tar")
-        argv = ["mmdebstrap", "--variant=extract", "--include=" + ",".join(kind.packages)]
-        if kind.suite != "bookworm":  # trixie is merged-/usr: without the hook, /usr/bin/python3 finds no loader
-            argv.append("--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr")
-        argv += [kind.suite, rootfs]
+        argv = offline_argv(variant(image), rootfs)
         log(" ".join(argv))
         started = time.monotonic()
         try:
@@ -139,6 +135,19 @@ def build_offline(image, *, log=lambda line: None):
         if imported.returncode:
             raise DockerError(imported.returncode, imported.stderr, ["docker", "import"])
         log(f"built {image} in {time.monotonic() - started:.0f} s")
+
+
+def offline_argv(kind: Variant, rootfs: str) -> list:
+    """The mmdebstrap command that writes `kind`'s root file system, from Debian's packages, into `rootfs`."""
+    argv = ["mmdebstrap", "--variant=extract", "--include=" + ",".join(kind.packages)]
+    if kind.suite != "bookworm":  # trixie is merged-/usr: without the hook, /usr/bin/python3 finds no loader
+        argv.append("--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr")
+    return argv + [kind.suite, rootfs]
+
+
+def built() -> list:
+    """safecode's own images that are on the Docker host."""
+    return [image for image in IMAGES if engine.image_exists(image)]
 
 
 def _add_user(rootfs):

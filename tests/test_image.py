@@ -78,3 +78,63 @@ print(sys.version_info[:2], missing)
 def test_image_has_a_non_root_default_user():
     proc = image.engine.docker("image", "inspect", "--format", "{{.Config.User}}", image.default_image())
     assert proc.stdout.strip() == f"{image.USER_ID}:{image.USER_ID}"
+
+
+# The variants ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.pure
+def test_variants_by_tag():
+    assert image.variant("safecode-sandbox:3.13").suite == "trixie"
+    assert image.variant("safecode-sandbox:3.11-scientific").scientific
+    assert image.variant("my-own:latest") == image.VARIANTS["3.11"]
+    assert image.is_scientific("safecode-sandbox:3.13-scientific") and not image.is_scientific("x:3.13-scientific")
+
+
+@pytest.mark.pure
+def test_offline_builds_trixie_with_merged_usr_and_the_scientific_stack():
+    argv = image.offline_argv(image.VARIANTS["3.13-scientific"], "/tmp/rootfs.tar")
+    assert "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr" in argv and argv[-2:] == ["trixie", "/tmp/rootfs.tar"]
+    assert "python3-pandas" in argv[2] and "python3-distutils" not in argv[2]
+    assert not any("hook" in arg for arg in image.offline_argv(image.VARIANTS["3.11"], "r.tar"))
+
+
+@pytest.mark.pure
+def test_scientific_dockerfile_installs_with_pip():
+    text = image.dockerfile("python:3.13-slim", image.VARIANTS["3.13-scientific"])
+    assert text.startswith("FROM python:3.13-slim\n") and '"pip", "install"' in text and '"pandas"' in text
+
+
+@pytest.mark.pure
+def test_blas_and_lapack_folders_are_found_for_the_loader(tmp_path):
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        for name in ("./usr/lib/x86_64-linux-gnu/blas", "./usr/lib/x86_64-linux-gnu/lapack", "./usr/lib/python3"):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+    assert image._add_user(str(rootfs)) == ["/usr/lib/x86_64-linux-gnu/blas", "/usr/lib/x86_64-linux-gnu/lapack"]
+
+
+PROBE = """
+import sys
+print(sys.version_info[:2])
+import numpy, pandas, matplotlib, PIL
+print(numpy.linalg.inv(numpy.eye(3)).sum(), pandas.DataFrame({"a": [1, 2]}).a.sum())
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker")
+@pytest.mark.parametrize("name, version", [("3.13", "(3, 13)"), ("3.11-scientific", "(3, 11)"),
+                                           ("3.13-scientific", "(3, 13)")])
+def test_each_variant_builds_and_runs_its_python(name, version):
+    full = f"{image.REPOSITORY}:{name}"
+    assert image.ensure_image(full) in ("present", "built", "built offline")
+    result = execute(PROBE, image=full, memory=image.SCIENTIFIC_MEMORY, scratch="16m", timeout=60)
+    lines = result.stdout.splitlines()
+    assert lines[0] == version
+    if name.endswith("scientific"):
+        assert lines[1] == "3.0 3", result.stderr  # numpy finds its BLAS and LAPACK
+    else:
+        assert "No module named 'numpy'" in result.stderr
