@@ -1,14 +1,17 @@
 """The command line: python -m safecode run|doctor|image|cleanup."""
 
 import argparse
+import base64
 import dataclasses
 import json
+import os
 import sys
 
 from . import __version__, engine
 from .doctor import doctor
 from .errors import SafecodeError
-from .image import IMAGES, default_image, ensure_image
+from .files import write_tree
+from .image import IMAGES, SCIENTIFIC_MEMORY, default_image, ensure_image, is_scientific
 from .limits import Limits
 from .protocol import Output
 from .result import stop_reason
@@ -45,11 +48,17 @@ def _parser():
                      help="the program's standard input, read whole (default: ours, forwarded as it comes)")
     run.add_argument("--json", action="store_true", help="print the whole result as JSON, at the end")
     run.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds (default %(default)s)")
-    run.add_argument("--memory", default=Limits.memory, help="RAM, e.g. 256m (default %(default)s)")
+    run.add_argument("--memory", default=None,
+                     help=f"RAM, e.g. 256m (default {Limits.memory}; {SCIENTIFIC_MEMORY} for a scientific image)")
     run.add_argument("--cpus", type=float, default=Limits.cpus, help="CPU share (default %(default)s)")
     run.add_argument("--pids", type=int, default=Limits.pids, help="processes (default %(default)s)")
     run.add_argument("--max-output", type=int, default=Limits.max_output, help="bytes (default %(default)s)")
     run.add_argument("--image", default=None, help=f"sandbox image (default {default_image()})")
+    run.add_argument("--file", action="append", default=[], metavar="[NAME=]PATH", dest="files",
+                     help="a file for the program, beside main.py under NAME (default: PATH's own name); repeatable")
+    run.add_argument("--scratch", default=None, metavar="SIZE",
+                     help="writable space at /tmp and /app/out, e.g. 32m (default: nothing writable)")
+    run.add_argument("--out", metavar="DIR", help="write the files the program left in /app/out into DIR")
     run.set_defaults(command=_run)
 
     check = commands.add_parser("doctor", help="check that Docker answers and the sandbox holds")
@@ -76,6 +85,15 @@ def _read(path):
         return file.read()
 
 
+def _files(specs):
+    """--file [NAME=]PATH arguments as the mapping that execute() takes."""
+    files = {}
+    for spec in specs:
+        name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+        files[name or os.path.basename(path)] = _read(path)
+    return files
+
+
 def _own_stdin():
     """Our standard input, to forward to the program as it comes (a terminal line by line); b"" if we have none."""
     try:
@@ -91,14 +109,18 @@ def _run(args):
         stdin = _read(args.input)
     else:
         stdin = b"" if args.script == "-" else _own_stdin()  # a script read from stdin leaves none for the program
+    image = args.image or default_image()
     sandbox = Sandbox(
-        timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
-        max_output=args.max_output, image=args.image,
+        timeout=args.timeout, memory=args.memory or (SCIENTIFIC_MEMORY if is_scientific(image) else Limits.memory),
+        cpus=args.cpus, pids=args.pids, max_output=args.max_output, image=image, scratch=args.scratch,
     )
-    with sandbox.stream(code, stdin=stdin) as run:
+    if args.out and args.scratch is None:
+        raise ValueError("--out needs --scratch: without scratch space the program cannot write any file")
+    with sandbox.stream(code, stdin=stdin, files=_files(args.files)) as run:
         if args.json:
             result = run.result()
-            print(json.dumps({**dataclasses.asdict(result), "ok": result.ok}, indent=2))
+            files = {name: base64.b64encode(data).decode() for name, data in result.files.items()}
+            print(json.dumps({**dataclasses.asdict(result), "files": files, "ok": result.ok}, indent=2))
         else:
             for result in run:
                 if isinstance(result, Output):  # as it comes, as `python script.py` would show it
@@ -107,6 +129,11 @@ def _run(args):
                     out.buffer.flush()
             if reason := stop_reason(result, sandbox.limits):
                 print(f"safecode: {reason}", file=sys.stderr)
+    for note in result.files_left_out:
+        print(f"safecode: not returned from out/: {note}", file=sys.stderr)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        write_tree(args.out, result.files, replace=True)
     if result.status in STOPPED_EXIT:
         return STOPPED_EXIT[result.status]
     return 1 if result.exit_code is None else result.exit_code  # None: a program that forged its end mark

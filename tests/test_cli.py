@@ -217,3 +217,45 @@ def test_cleanup_command_removes_containers_and_stale_folders(tmp_path):
     proc = safecode("cleanup", env={"TMPDIR": str(tmp_path)})
     assert proc.returncode == 0 and "removed 0 container(s) and 1 stale code folder(s)" in proc.stdout
     assert not stale.exists()
+
+
+def test_files_in_scratch_and_files_out(tmp_path):
+    data = tmp_path / "numbers.csv"
+    data.write_text("1\n2\n3\n")
+    out = tmp_path / "results"
+    proc = safecode(
+        "run", "--file", str(data), "--file", f"input/renamed.csv={data}", "--scratch", "8m", "--out", str(out),
+        "-c", "import os\nprint(sorted(os.listdir('.')), sum(map(int, open('input/renamed.csv'))))\n"
+              "os.makedirs('out/deep')\nopen('out/deep/total.txt', 'w').write('6')\nos.symlink('/etc', 'out/etc')",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "['input', 'main.py', 'numbers.csv', 'out'] 6\n"
+    assert (out / "deep" / "total.txt").read_text() == "6" and not (out / "etc").exists()
+    assert "not returned from out/: 'etc': a link, not returned" in proc.stderr
+
+
+def test_out_refuses_to_write_through_a_link_outside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "sub").symlink_to(outside)
+    proc = safecode("run", "--scratch", "8m", "--out", str(out), "-c",
+                    "import os\nos.makedirs('out/sub')\nopen('out/sub/x.txt', 'w').write('x')")
+    assert proc.returncode == 2 and "outside" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_bad_file_arguments_are_clear_errors(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("x")
+    proc = safecode("run", "-c", "print(1)", "--file", f"../up.csv={data}")
+    assert proc.returncode == 2 and "'..'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = safecode("run", "-c", "print(1)", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "--out needs --scratch" in proc.stderr
+
+
+def test_json_carries_the_files_in_base64():
+    proc = safecode("run", "--json", "--scratch", "8m", "-c", "open('out/a.bin', 'wb').write(bytes([0, 255]))")
+    result = json.loads(proc.stdout)
+    assert result["files"] == {"a.bin": "AP8="} and result["files_left_out"] == []
