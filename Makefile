@@ -23,8 +23,10 @@ browser:  ## headless Chromium for the page's tests (installed from Debian when 
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
 
-demo: image  ## the web example on http://127.0.0.1:8000
-	$(PYTHON) examples/web/server.py --port $(or $(PORT),8000)
+SCIENTIFIC := safecode-sandbox:3.13-scientific
+demo: image  ## the web example on http://127.0.0.1:8000, with scratch space, and the scientific image if it is built
+	$(PYTHON) examples/web/server.py --port $(or $(PORT),8000) --scratch 16m \
+	  $$(docker image inspect $(SCIENTIFIC) >/dev/null 2>&1 && echo --image $(SCIENTIFIC) --timeout 30)
 
 # From tests/, so that the checkout's safecode/ is not on sys.path: the installed copy is the one tested.
 test: $(VENV)/.installed browser  ## without Docker (and not under CI=true) the Docker tests are skipped, not failed

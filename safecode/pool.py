@@ -4,6 +4,7 @@ import collections
 import threading
 import time
 
+from .cancel import Cancel
 from .container import start_ready
 
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
@@ -24,6 +25,7 @@ class Pool:
         self._retry_at = 0.0
         self._closed = False
         self._lock = threading.Condition()
+        self._stop_starts = Cancel()
         threading.Thread(target=self._fill, name="safecode-pool", daemon=True).start()
 
     @property
@@ -67,13 +69,15 @@ class Pool:
             self._closed = True
             ready, self._ready = list(self._ready), collections.deque()
             self._lock.notify_all()
+        self._stop_starts.set()  # containers still starting are stopped where they are, not waited for
         for container in ready:
             container.close_idle()  # they all end at once...
         for container in ready:
             container.teardown()  # ...and are waited for, here: at interpreter exit no other thread may help
         with self._lock:
-            while self._starting:  # each one finishing its start sees the pool closed and ends itself
+            while self._starting:  # each one still starting is stopped by the switch above, and ends itself
                 self._lock.wait()
+        self._stop_starts.close()
 
     def _prune(self):
         """Drop the ready containers that are no longer fit to run a program (called with the lock held)."""
@@ -102,7 +106,7 @@ class Pool:
 
     def _start_one(self):
         try:
-            container = start_ready(self._limits, self._image, preload=True)
+            container = start_ready(self._limits, self._image, self._stop_starts, preload=True)
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
         with self._lock:

@@ -105,6 +105,12 @@ class Browser:
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
+    def choose_files(self, selector, paths):
+        """Pick files in a file input, as a person does in the browser's file dialog."""
+        document = self.call("DOM.getDocument")["root"]["nodeId"]
+        node = self.call("DOM.querySelector", nodeId=document, selector=selector)["nodeId"]
+        self.call("DOM.setFileInputFiles", files=[str(path) for path in paths], nodeId=node)
+
     def type(self, text):
         self.call("Input.insertText", text=text)
 

@@ -1,5 +1,6 @@
 """The web example's WSGI app, called in-process through wsgiref.validate: every answer it can give."""
 
+import base64
 import io
 import json
 import threading
@@ -128,6 +129,12 @@ def test_wrong_method_is_405_with_allow(app, method, path, allow):
         ({"code": "print(1)", "timeout": True}, '"timeout"'),
         (b'{"code": "print(1)", "timeout": NaN}', '"timeout"'),
         (b'{"code": "\\ud800"}', "valid Unicode"),
+        ({"code": "print(1)", "files": ["a.csv"]}, '"files" must be an object'),
+        ({"code": "print(1)", "files": {"a.csv": 5}}, '"files" must be an object'),
+        ({"code": "print(1)", "files": {"a.csv": "not base64!"}}, "'a.csv' is not valid base64"),
+        ({"code": "print(1)", "files": {"../a.csv": ""}}, "'..'"),
+        ({"code": "print(1)", "files": {"out/a.csv": ""}}, "out/"),
+        ({"code": "print(1)", "files": {"main.py": ""}}, "program itself"),
     ],
 )
 @pytest.mark.parametrize("path", ["/run", "/run/stream"])
@@ -306,3 +313,22 @@ def test_a_stream_holds_its_run_slot_and_closing_it_ends_the_run(web):
     chunks.close()  # what the server does when the client has gone
     assert not container_exists(host)
     assert post(app, {"code": "print(1)"})[0] == 200  # and the slot is free again
+
+
+@docker
+def test_files_in_and_out_as_base64(web):
+    app = web.App(Sandbox(scratch="8m"), max_runs=1)
+    status, _, answer = post(app, {"code": "open('out/copy.bin', 'wb').write(open('in.bin', 'rb').read()[::-1])",
+                                   "files": {"in.bin": base64.b64encode(b"\x00\x01\xff").decode()}})
+    assert status == 200 and answer["success"], answer
+    assert answer["files"] == {"copy.bin": base64.b64encode(b"\xff\x01\x00").decode()}
+    assert answer["files_left_out"] == []
+    last = stream_events(app, {"code": "open('out/a.txt', 'w').write('x')"})[-1]
+    assert last["type"] == "result" and last["files"] == {"a.txt": "eA=="}
+
+
+@pure
+def test_files_over_the_limit_are_refused(web):
+    app = web.App(Sandbox(max_files=10), max_runs=1)
+    status, _, answer = post(app, {"code": "print(1)", "files": {"a": base64.b64encode(b"x" * 11).decode()}})
+    assert status == 400 and "over the limit of 10" in answer["error"]

@@ -9,7 +9,7 @@ import pytest
 
 from browser import Browser, find_chromium
 from conftest import wait_for_no_containers
-from safecode import Sandbox, engine
+from safecode import Sandbox, engine, image
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -180,3 +180,48 @@ def test_stop_ends_the_run_and_its_container(site, browser):
     assert not browser.evaluate("document.getElementById('run').disabled")
     assert text(browser, "stdout").startswith("tick\n")  # what it printed stays on the page
     assert wait_for_no_containers(seconds=4) == []  # the server noticed the dropped connection and removed it
+
+
+@pytest.fixture(scope="module")
+def data_site(web, _docker_session):
+    """The page with the scientific image and scratch space, as `make demo` serves it when that image is built."""
+    scientific = f"{image.REPOSITORY}:3.13-scientific"
+    image.ensure_image(scientific)
+    app = web.App(Sandbox(timeout=60, image=scientific, memory=image.SCIENTIFIC_MEMORY, scratch="16m"), max_runs=1,
+                  allowed_hosts={"127.0.0.1", "localhost"})
+    server = web.serve(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_upload_a_csv_plot_it_and_see_the_chart(data_site, browser, tmp_path):
+    csv = tmp_path / "sales.csv"
+    csv.write_text("month,sales\n1,10\n2,14\n3,9\n4,20\n")
+    browser.open(data_site)
+    browser.evaluate("document.getElementById('files-in-box').open = true")
+    browser.choose_files("#files", [csv])
+    browser.wait_for("document.getElementById('files-note').textContent.includes('sales.csv')")
+    replace_code(browser, "import pandas as pd, matplotlib.pyplot as plt\ndf = pd.read_csv('sales.csv')\n"
+                          "print(len(df))\ndf.plot(x='month', y='sales')\nplt.show()")
+    browser.click("#run")
+    finished(browser)
+    assert text(browser, "badge") == "ok", text(browser, "stderr")
+    assert text(browser, "stdout") == "4\n"
+    browser.wait_for("document.querySelector('#outfiles img') && document.querySelector('#outfiles img').complete")
+    assert browser.evaluate("document.querySelector('#outfiles img').alt") == "figure-1.png"
+    assert browser.evaluate("document.querySelector('#outfiles img').naturalWidth") > 100  # a real picture, decoded
+    assert browser.evaluate("document.querySelector('#outfiles a').download") == "figure-1.png"
+    if SCREENSHOTS:
+        browser.screenshot(os.path.join(SCREENSHOTS, "plot.png"), height=1100)
+
+
+def test_svg_and_other_files_are_only_links(data_site, browser):
+    type_and_run((None, data_site), browser, "open('out/x.svg', 'w').write('<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                                     "onload=\"document.title=1\"><script>document.title=2</script></svg>')\n"
+                                     "open('out/notes.txt', 'w').write('hi')")
+    assert text(browser, "badge") == "ok"
+    assert browser.evaluate("document.querySelectorAll('#outfiles img, #outfiles svg, #outfiles object').length") == 0
+    assert browser.evaluate("[...document.querySelectorAll('#outfiles a')].map(a => a.download)") == ["notes.txt", "x.svg"]
+    assert browser.evaluate("document.title") not in ("1", "2")

@@ -1,5 +1,7 @@
 """The web example's WSGI application: the page, GET /health, POST /run and POST /run/stream, and what they answer."""
 
+import base64
+import binascii
 import dataclasses
 import hmac
 import json
@@ -14,8 +16,9 @@ from safecode.errors import DockerUnavailable, ImageNotFound
 from safecode.result import stop_reason
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "index.html")
-MAX_BODY = 256 * 1024  # bytes of request body read, at most
+MAX_BODY = 8 << 20  # bytes of request body read, at most (files come base64-encoded in it)
 MAX_CODE = 64 * 1024  # bytes of code accepted
+MAX_FILES = 4 << 20  # bytes of files handed to a program, decoded, all together
 MAX_TIMEOUT = 10.0  # seconds: a request may ask for less, never more
 QUEUE_WAIT = 15.0  # seconds a request may wait for a free run slot
 
@@ -103,8 +106,11 @@ class App:
         return 200, self.page, [("Content-Type", "text/html; charset=utf-8"), ("Content-Security-Policy", PAGE_POLICY)]
 
     def health(self, environ):
+        limits = self.sandbox.limits
         report = {"docker": False, "image": False, "auth": self.token is not None, "max_runs": self.gate.slots,
-                  "max_timeout": self.sandbox.limits.timeout, "warm": self.sandbox.warm, "runs": self.sandbox.stats()}
+                  "max_timeout": limits.timeout, "warm": self.sandbox.warm, "runs": self.sandbox.stats(),
+                  "image_name": self.sandbox.image, "memory": limits.memory, "scratch": limits.scratch,
+                  "max_files": limits.max_files}
         try:
             report["docker"] = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0
             report["image"] = report["docker"] and engine.image_exists(self.sandbox.image)
@@ -113,11 +119,17 @@ class App:
         report["ready"] = report["docker"] and report["image"]
         return (200 if report["ready"] else 503), _json(report), [("Content-Type", "application/json")]
 
-    def run(self, environ):
+    def start(self, environ):
+        """The run a POST asks for, checked (before it waits for a slot), and its limits; not started yet."""
         self.check_token(environ)
-        request = _read_json(environ)
-        code, stdin, limits = _run_fields(request, self.sandbox.limits)
-        run = self.sandbox.stream(code, stdin=stdin, timeout=limits.timeout)
+        fields, limits = _run_fields(_read_json(environ), self.sandbox.limits)
+        try:
+            return self.sandbox.stream(**fields), limits
+        except ValueError as error:  # InvalidFile: a name or a size the sandbox refuses
+            raise HTTPError(400, f'"files": {error}.') from None
+
+    def run(self, environ):
+        run, limits = self.start(environ)
 
         def execute():
             self.live.add(run)
@@ -134,9 +146,7 @@ class App:
 
     def run_stream(self, environ):
         """POST /run/stream: the same request as POST /run; the answer comes as it is made (see StreamBody)."""
-        self.check_token(environ)
-        code, stdin, limits = _run_fields(_read_json(environ), self.sandbox.limits)
-        run = self.sandbox.stream(code, stdin=stdin, timeout=limits.timeout)
+        run, limits = self.start(environ)
         body = StreamBody(run, lambda event: _event_line(event, limits), self.gate.acquire(self.queue_wait), self.live)
         return 200, body, [("Content-Type", "application/x-ndjson; charset=utf-8")]
 
@@ -193,7 +203,7 @@ def _read_json(environ):
 
 
 def _run_fields(request, limits):
-    """code, stdin and the limits of this run, checked before it waits for a slot."""
+    """The keywords of Sandbox.stream for this request (code, stdin, timeout, files), and the run's limits."""
     code = request.get("code")
     if not isinstance(code, str):
         raise HTTPError(400, '"code" is required and must be a string.')
@@ -212,7 +222,22 @@ def _run_fields(request, limits):
         raise HTTPError(400, '"code" and "stdin" must be valid Unicode text.') from None
     if size > limits.max_code:
         raise HTTPError(413, f'"code" is {size} bytes, over the limit of {limits.max_code}.')
-    return code, stdin, dataclasses.replace(limits, timeout=min(float(timeout), limits.timeout))
+    limits = dataclasses.replace(limits, timeout=min(float(timeout), limits.timeout))
+    fields = dict(code=code, stdin=stdin, timeout=limits.timeout, files=_files(request.get("files", {})))
+    return fields, limits
+
+
+def _files(files):
+    """The request's "files" ({name: base64}) as bytes; names are the sandbox's to check."""
+    if not isinstance(files, dict) or not all(isinstance(value, str) for value in files.values()):
+        raise HTTPError(400, '"files" must be an object of names to base64 strings.')
+    decoded = {}
+    for name, value in files.items():
+        try:
+            decoded[name] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPError(400, f'"files": {name!r} is not valid base64.') from None
+    return decoded
 
 
 def _answer(result, limits):
@@ -228,6 +253,8 @@ def _answer(result, limits):
         stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code, status=result.status,
         timed_out=result.timed_out, oom_killed=result.oom_killed, truncated=result.truncated,
         duration_ms=round(result.duration * 1000, 1),
+        files={name: base64.b64encode(data).decode() for name, data in result.files.items()},
+        files_left_out=list(result.files_left_out),
     )
     return answer
 

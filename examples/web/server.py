@@ -25,8 +25,9 @@ if importlib.util.find_spec("safecode") is None:  # run from a checkout: python 
 if HERE not in sys.path:  # loaded by path (as the tests do) rather than run: its sibling modules
     sys.path.insert(0, HERE)
 
-from app import MAX_BODY, MAX_CODE, MAX_TIMEOUT, App  # noqa: E402,F401  (MAX_BODY: for the tests)
-from safecode import Sandbox  # noqa: E402
+from app import MAX_BODY, MAX_CODE, MAX_FILES, MAX_TIMEOUT, App  # noqa: E402,F401  (MAX_BODY: for the tests)
+from safecode import Limits, Sandbox  # noqa: E402
+from safecode.image import SCIENTIFIC_MEMORY, default_image, is_scientific  # noqa: E402
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -86,6 +87,12 @@ def main(argv=None):
                         help="the longest a program may run, in seconds (default %(default)s)")
     parser.add_argument("--warm", type=int, default=None,
                         help="containers kept started, ready for a program (default: --max-runs; 0: cold runs)")
+    parser.add_argument("--image", default=None, help=f"the sandbox image (default {default_image()})")
+    parser.add_argument("--memory", default=None,
+                        help=f"RAM of each run (default {Limits.memory}; {SCIENTIFIC_MEMORY} for a scientific image)")
+    parser.add_argument("--scratch", default=None, metavar="SIZE",
+                        help="writable space of each run at /tmp and /app/out, whose files come back, e.g. 16m "
+                             "(default: nothing writable, as the seeds' safety examples expect)")
     args = parser.parse_args(argv)
 
     if not is_loopback(args.host):
@@ -96,7 +103,10 @@ def main(argv=None):
     if args.max_runs < 1:
         parser.error("--max-runs must be at least 1")
     try:
-        sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE,
+        image = args.image or default_image()
+        sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE, max_files=MAX_FILES, image=image,
+                          memory=args.memory or (SCIENTIFIC_MEMORY if is_scientific(image) else Limits.memory),
+                          scratch=args.scratch,
                           warm=args.max_runs if args.warm is None else args.warm)
     except ValueError as error:
         parser.error(str(error))
@@ -112,7 +122,7 @@ def main(argv=None):
     shown = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
     with sandbox, server:
         print(f"safecode web: serving http://{shown}:{server.server_port}/ "
-              f"({sandbox.warm} warm containers; Ctrl-C stops)", flush=True)
+              f"({sandbox.image}, {sandbox.warm} warm containers; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
