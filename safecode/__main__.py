@@ -15,7 +15,7 @@ from .image import IMAGES, SCIENTIFIC_MEMORY, default_image, ensure_image, is_sc
 from .limits import Limits
 from .protocol import Output
 from .result import stop_reason
-from .container import remove_stale_code_dirs
+from .leftovers import remove_stale_code_dirs
 from .sandbox import Sandbox
 
 # Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).

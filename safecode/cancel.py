@@ -1,5 +1,6 @@
 """A run's stop switch that any thread may flip: it wakes the run's waits at once, wherever they are blocked."""
 
+import contextlib
 import os
 import threading
 
@@ -18,6 +19,7 @@ class Cancel:
         self._pipe = None
         self._set = False
         self._closed = False
+        self._wakers = []
 
     def fileno(self):
         with self._lock:
@@ -34,6 +36,20 @@ class Cancel:
             if not self._set and self._pipe is not None and not self._closed:
                 os.write(self._pipe[1], b"x")
             self._set = True
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
+
+    @contextlib.contextmanager
+    def waking(self, wake):
+        """Within the block, setting the switch also calls wake(): for waits on a condition rather than a descriptor."""
+        with self._lock:
+            self._wakers.append(wake)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._wakers.remove(wake)
 
     def is_set(self):
         return self._set

@@ -9,6 +9,7 @@ The `docker run` client is only a messenger: killing it does not stop its contai
 can no longer start a container it has only created, and then the container is removed by name.
 """
 
+import contextlib
 import os
 import pathlib
 import secrets
@@ -25,6 +26,7 @@ from . import engine, protocol
 from .command import SCRIPT, build_args
 from .errors import DockerError, DockerUnavailable
 from .files import OUT, write_tree
+from .leftovers import code_dir_prefix
 
 CHUNK = 32 * 1024
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
@@ -32,16 +34,48 @@ ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before
 BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
 TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
 UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
-# Containers this process starts at once. Docker starts only a handful a second (6-7 on two cores); asking for more
-# at once makes each start slower and leaves a hundred `docker` clients fighting the host's own work for the CPU.
-STARTS_AT_ONCE = 2 * (os.cpu_count() or 2)
-START_POLL = 0.1  # seconds between looks at the cancel switch while waiting for a turn to start
+# Containers this process starts at once, one per core. Docker starts only a handful a second (6-7 on two cores):
+# asking for more at once starts none sooner, and leaves a hundred `docker` clients fighting the host for the CPU.
+STARTS_AT_ONCE = os.cpu_count() or 2
 SUPERVISOR = (pathlib.Path(__file__).parent / "supervisor.py").read_text(encoding="utf-8")
 # Poll, not epoll: a caller's stdin may be a regular file, which epoll refuses.
 Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 _teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-teardown")
-_starts = threading.BoundedSemaphore(STARTS_AT_ONCE)
+
+
+class _Turns:
+    """At most `size` container starts at once in this process. A wait for a turn sleeps until a turn frees or its
+    run is cancelled: with a hundred runs waiting, nothing wakes up to poll (a hundred threads polling fight an
+    event loop for the GIL)."""
+
+    def __init__(self, size):
+        self._free = size
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def turn(self, cancel=None):
+        with self._changed:
+            with cancel.waking(self._wake_all) if cancel is not None else contextlib.nullcontext():
+                while not self._free or (cancel is not None and cancel.is_set()):
+                    if cancel is not None and cancel.is_set():
+                        self._changed.notify()  # a turn it was woken for goes to the next in line
+                        cancel.check()
+                    self._changed.wait()
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify()
+
+    def _wake_all(self):
+        with self._changed:
+            self._changed.notify_all()
+
+
+_turns = _Turns(STARTS_AT_ONCE)
 
 
 class Stuck(Exception):
@@ -61,7 +95,7 @@ class Container:
         self.name = f"safecode-{uuid.uuid4().hex[:16]}"
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
-        self.code_dir = tempfile.mkdtemp(prefix=f"{self.name}-")  # named after it, so `cleanup` can match them
+        self.code_dir = tempfile.mkdtemp(prefix=code_dir_prefix(self.name))
         try:
             os.chmod(self.code_dir, 0o755)  # whatever the caller's umask: the container's own uid must read it
             if self.out_bytes:
@@ -235,31 +269,7 @@ class Container:
 
 def start_ready(limits, image, cancel=None, preload=False):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
-    while not _starts.acquire(timeout=START_POLL):
-        if cancel is not None:
-            cancel.check()
-    try:
+    with _turns.turn(cancel):
         container = Container(limits, image, preload)
         container.wait_ready(cancel=cancel)
         return container
-    finally:
-        _starts.release()
-
-
-def remove_stale_code_dirs(min_age=60.0):
-    """Remove code folders that a process killed outright left behind: their container is gone and they are old.
-
-    Returns how many were removed. The age keeps a folder whose container another process is creating right now.
-    """
-    live = set(engine.ours())
-    removed = 0
-    for path in pathlib.Path(tempfile.gettempdir()).glob("safecode-" + "[0-9a-f]" * 16 + "-*"):
-        container = path.name.rsplit("-", 1)[0]
-        try:
-            stale = path.is_dir() and container not in live and time.time() - path.stat().st_mtime >= min_age
-        except FileNotFoundError:
-            continue
-        if stale:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed

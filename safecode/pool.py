@@ -1,6 +1,7 @@
 """A warm pool: containers started ahead of time, each waiting for exactly one program, never reused."""
 
 import collections
+import contextlib
 import threading
 import time
 
@@ -10,7 +11,6 @@ from .container import start_ready
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
 TAKE_WAIT = 2.0  # seconds a caller may wait for a container already starting, rather than start one more
 CHECK_EVERY = 2.0  # seconds between looks at idle containers, to replace any that died
-CANCEL_POLL = 0.1  # seconds between looks at a waiting caller's cancel switch
 
 
 class Pool:
@@ -43,7 +43,7 @@ class Pool:
         """
         deadline = time.monotonic() + wait
         me = object()
-        with self._lock:
+        with self._lock, cancel.waking(self._wake_all) if cancel is not None else contextlib.nullcontext():
             self._waiting.append(me)
             try:
                 while True:
@@ -57,11 +57,14 @@ class Pool:
                         return None
                     if cancel is not None:
                         cancel.check()
-                        remaining = min(remaining, CANCEL_POLL)
                     self._lock.wait(remaining)
             finally:
                 self._waiting.remove(me)
                 self._lock.notify_all()  # the next in line may take one now, or see that none will come
+
+    def _wake_all(self):
+        with self._lock:
+            self._lock.notify_all()
 
     def close(self):
         """Remove every pooled container, including those still starting; the pool then stays empty."""

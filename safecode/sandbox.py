@@ -12,6 +12,7 @@ from .container import Stuck, start_ready
 from .errors import CodeTooLarge, DockerError
 from .files import files_in
 from .image import default_image
+from .leftovers import sweep_once
 from .limits import Limits
 from .pool import Pool
 from .result import Result
@@ -54,6 +55,7 @@ class Sandbox:
             raise ValueError(f"warm must be a whole number of containers, 0 or more, not {warm!r}")
         self.image = image or default_image()
         self.warm = warm
+        sweep_once()  # code folders that a killed caller left, once their container is gone
         self._pool = Pool(warm, self.limits, self.image) if warm else None
         self._closer = weakref.finalize(self, self._pool.close) if self._pool else None
         self._runs: "collections.Counter[str]" = collections.Counter()

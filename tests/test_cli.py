@@ -189,25 +189,41 @@ def test_stale_code_folders_go_and_live_ones_stay(tmp_path, monkeypatch):
     import time
 
     from safecode import Sandbox
-    from safecode.container import remove_stale_code_dirs
+    from safecode.leftovers import remove_stale_code_dirs
 
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # a process that has ended
     old = time.time() - 3600
-    stale = tmp_path / "safecode-0123456789abcdef-x1y2"  # a folder whose container is long gone
+    stale = tmp_path / "safecode-0123456789abcdef-x1y2"  # an older version's folder, long unused: age decides
+    killed = tmp_path / f"safecode-00112233445566aa-{dead_pid}-k1"  # its maker was killed, its container is gone
+    running = tmp_path / f"safecode-00112233445566bb-{os.getpid()}-r1"  # its maker runs: never another's to remove
     other = tmp_path / "safecode-image-abc"  # not a code folder
     fresh = tmp_path / "safecode-fedcba9876543210-q"  # young: its container may be starting right now
-    for path in (stale, other, fresh):
+    for path in (stale, killed, running, other, fresh):
         path.mkdir()
-    os.utime(stale, (old, old))
-    os.utime(other, (old, old))
+    for path in (stale, killed, running, other):
+        os.utime(path, (old, old))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with Sandbox(warm=1) as sandbox:
         while sandbox.stats()["ready"] < 1:
             time.sleep(0.02)
         (live,) = [path for path in tmp_path.iterdir() if path.name.startswith(sandbox._pool._ready[0].name)]
         os.utime(live, (old, old))  # old, but its container is alive
-        assert remove_stale_code_dirs() == 1
-        assert live.exists() and not stale.exists() and other.exists() and fresh.exists()
+        assert remove_stale_code_dirs() == 2
+        assert not stale.exists() and not killed.exists()
+        assert live.exists() and running.exists() and other.exists() and fresh.exists()
         assert sandbox.execute("print('still fine')").stdout == "still fine\n"
+    running.rmdir()
+
+
+def test_a_new_process_sweeps_what_a_killed_one_left(tmp_path):
+    """No `cleanup` needed: the next process that starts a sandbox removes a killed caller's stale folder."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f"safecode-00112233445566cc-{int(gone.stdout)}-k2"
+    killed.mkdir()
+    os.utime(killed, (0, 0))
+    proc = safecode("run", "-c", "import time; time.sleep(1); print('ran')", env={"TMPDIR": str(tmp_path)})
+    assert proc.stdout == "ran\n" and not killed.exists()
 
 
 def test_cleanup_command_removes_containers_and_stale_folders(tmp_path):
