@@ -209,7 +209,7 @@ def test_stale_code_folders_go_and_live_ones_stay(tmp_path, monkeypatch):
             time.sleep(0.02)
         (live,) = [path for path in tmp_path.iterdir() if path.name.startswith(sandbox._pool._ready[0].name)]
         os.utime(live, (old, old))  # old, but its container is alive
-        assert remove_stale_code_dirs() == 2
+        remove_stale_code_dirs()  # (the process's first sandbox may have swept them already, in the background)
         assert not stale.exists() and not killed.exists()
         assert live.exists() and running.exists() and other.exists() and fresh.exists()
         assert sandbox.execute("print('still fine')").stdout == "still fine\n"
