@@ -41,7 +41,8 @@ test-fast: $(VENV)/.installed  ## only the tests that need no Docker
 test-versions:  ## every Python version setup.cfg claims: pip install, the pure tests, a Docker smoke run
 	scripts/test-versions
 
-bench: image
+bench: image  ## run alone: on two cores anything beside it skews it
+	$(PYTHON) -m safecode image --image $(SCIENTIFIC)
 	$(PYTHON) scripts/bench.py
 
 doctor: image
