@@ -19,8 +19,8 @@ from .errors import SafecodeError
 PATTERN = "safecode-" + "[0-9a-f]" * 16 + "-*"
 MIN_AGE = 60.0  # seconds
 
-_swept = threading.Lock()
-_sweeping = []
+_sweep_lock = threading.Lock()
+_swept = threading.Event()
 
 
 def code_dir_prefix(container):
@@ -48,12 +48,11 @@ def remove_stale_code_dirs(min_age=MIN_AGE):
 
 def sweep_once():
     """Remove stale code folders on a background thread, once per process; quietly, if Docker does not answer."""
-    with _swept:
-        if _sweeping:
+    with _sweep_lock:
+        if _swept.is_set():
             return
-        thread = threading.Thread(target=_sweep, name="safecode-sweep", daemon=True)
-        _sweeping.append(thread)
-    thread.start()
+        _swept.set()
+    threading.Thread(target=_sweep, name="safecode-sweep", daemon=True).start()
 
 
 def _sweep():

@@ -78,7 +78,7 @@ MAX_NOTES = 50  # words on what was left out, kept at most
 class _Files:
     """The files section after stdout's end mark, parsed as it comes, within `room` bytes and MAX_FILES files."""
 
-    def __init__(self, room):
+    def __init__(self, room: int) -> None:
         self.room = room
         self.buffer = bytearray()
         self.files: Dict[str, bytes] = {}

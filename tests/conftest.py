@@ -5,12 +5,13 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 import pytest
 
 import safecode
-from safecode import engine, ensure_image
+from safecode import Sandbox, engine, ensure_image
 from safecode.errors import SafecodeError
 
 
@@ -114,3 +115,54 @@ def web():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class Runs:
+    """Runs each program cold, through safecode.execute or stream, or warm, through a Sandbox(warm=1) whose pool
+    has a ready container, checked to have run nothing cold. Keywords of a run go to it; the rest make the sandbox."""
+
+    PER_RUN = ("stdin", "files", "timeout")
+
+    def __init__(self, kind):
+        self.kind = kind
+        self._sandboxes = []
+
+    def execute(self, code, **options):
+        if self.kind == "cold":
+            return safecode.execute(textwrap.dedent(code), **options)
+        sandbox, per_run = self._warm(options)
+        try:
+            return sandbox.execute(textwrap.dedent(code), **per_run)
+        finally:
+            self._done(sandbox)
+
+    def stream(self, code, **options):
+        if self.kind == "cold":
+            return safecode.stream(textwrap.dedent(code), **options)
+        sandbox, per_run = self._warm(options)
+        self._sandboxes.append(sandbox)
+        return sandbox.stream(textwrap.dedent(code), **per_run)
+
+    def close(self):
+        for sandbox in self._sandboxes:
+            self._done(sandbox)
+
+    def _warm(self, options):
+        per_run = {key: options.pop(key) for key in self.PER_RUN if key in options}
+        sandbox = Sandbox(warm=1, **options)
+        wait_ready(sandbox, seconds=60)
+        return sandbox, per_run
+
+    @staticmethod
+    def _done(sandbox):
+        stats = sandbox.stats()
+        sandbox.close()
+        assert stats["cold"] == 0, "a warm run ran cold"
+
+
+@pytest.fixture(params=["cold", "warm"])
+def runs(request):
+    """Each test that takes it runs twice: its programs cold, then warm (see Runs)."""
+    made = Runs(request.param)
+    yield made
+    made.close()

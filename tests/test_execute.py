@@ -2,7 +2,6 @@
 
 import contextlib
 import signal
-import textwrap
 import threading
 import time
 
@@ -10,32 +9,16 @@ import pytest
 
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
-from conftest import caller_process, end_process, wait_for_no_containers, wait_ready
+from conftest import caller_process, end_process, wait_for_no_containers
 from safecode.leftovers import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
 
-@pytest.fixture(params=["cold", "warm"])
-def run(request):
+@pytest.fixture
+def run(runs):
     """execute(), cold; or the same program through a warm Sandbox, checked to have really used a pooled container."""
-    if request.param == "cold":
-        yield lambda code, **options: execute(textwrap.dedent(code), **options)
-        return
-    sandboxes = []
-
-    def run_warm(code, *, stdin="", timeout=None, **limits):
-        sandbox = Sandbox(warm=1, **limits)
-        sandboxes.append(sandbox)
-        wait_ready(sandbox)
-        result = sandbox.execute(textwrap.dedent(code), stdin=stdin, timeout=timeout)
-        assert sandbox.stats()["warm"] == 1 and sandbox.stats()["cold"] == 0, "the run did not use the pool"
-        sandbox.close()
-        return result
-
-    yield run_warm
-    for sandbox in sandboxes:
-        sandbox.close()
+    return runs.execute
 
 
 # The seeds' examples -----------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Files in, scratch space and files out: names checked before Docker, walls that hold, bounded returns."""
 
 import os
-import textwrap
 import time
 
 import pytest
@@ -74,27 +73,10 @@ def docker(test):
     return pytest.mark.docker(pytest.mark.usefixtures("docker")(test))
 
 
-@pytest.fixture(params=["cold", "warm"])
-def run(request):
-    """execute() with 16m of scratch, cold; or the same through a warm Sandbox, checked to have used its pool."""
-    sandboxes = []
-
-    def run(code, **options):
-        code = textwrap.dedent(code)
-        options.setdefault("scratch", "16m")
-        if request.param == "cold":
-            return execute(code, **options)
-        per_run = {key: options.pop(key) for key in ("stdin", "files", "timeout") if key in options}
-        sandbox = Sandbox(warm=1, **options)
-        sandboxes.append(sandbox)
-        wait_ready(sandbox)
-        result = sandbox.execute(code, **per_run)
-        assert sandbox.stats()["warm"] == 1, "the run did not use the pool"
-        return result
-
-    yield run
-    for sandbox in sandboxes:
-        sandbox.close()
+@pytest.fixture
+def run(runs):
+    """execute() with 16m of scratch unless told otherwise, cold and warm."""
+    return lambda code, **options: runs.execute(code, **{"scratch": "16m", **options})
 
 
 @docker

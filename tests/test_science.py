@@ -1,11 +1,9 @@
 """The scientific images: plots come back as PNGs, and a warm container has the stack imported and warm."""
 
-import textwrap
 
 import pytest
 
-from conftest import wait_ready
-from safecode import Sandbox, execute, image
+from safecode import image
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -19,25 +17,13 @@ def scientific_image(_docker_session):
     image.ensure_image(SCIENTIFIC)
 
 
-@pytest.fixture(params=["cold", "warm"])
-def run(request):
-    sandboxes = []
-
+@pytest.fixture
+def run(runs):
     def run(code, **options):
-        code = textwrap.dedent(code)
-        if request.param == "cold":
-            return execute(code, **LIMITS, **options)
-        sandbox = Sandbox(warm=1, **LIMITS)
-        sandboxes.append(sandbox)
-        wait_ready(sandbox, seconds=60)
-        result = sandbox.execute(code, **options)
-        assert sandbox.stats()["warm"] == 1
-        return result
+        return runs.execute(code, **LIMITS, **options)
 
-    run.kind = request.param
-    yield run
-    for sandbox in sandboxes:
-        sandbox.close()
+    run.kind = runs.kind
+    return run
 
 
 def test_a_csv_in_a_chart_out(run):

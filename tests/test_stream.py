@@ -2,14 +2,13 @@
 
 import gc
 import os
-import textwrap
 import threading
 import time
 
 import pytest
 
-from conftest import container_exists, wait_ready
-from safecode import Cancelled, Output, Result, Sandbox, stream
+from conftest import container_exists
+from safecode import Cancelled, Output, Result, stream
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -24,25 +23,10 @@ SLOW = """
 ENDLESS = "import socket, time\nprint(socket.gethostname(), flush=True)\nwhile True: time.sleep(0.05)\n"
 
 
-@pytest.fixture(params=["cold", "warm"])
-def open_stream(request):
+@pytest.fixture
+def open_stream(runs):
     """stream(), cold; or Sandbox.stream through a pool with a ready container, checked to have been used warm."""
-    sandboxes = []
-
-    def start(code, **options):
-        code = textwrap.dedent(code)
-        if request.param == "cold":
-            return stream(code, **options)
-        limits = {key: options.pop(key) for key in ("max_output", "memory") if key in options}
-        sandbox = Sandbox(warm=1, **limits)
-        sandboxes.append(sandbox)
-        wait_ready(sandbox)
-        return sandbox.stream(code, **options)
-
-    yield start
-    for sandbox in sandboxes:
-        assert sandbox.stats()["cold"] == 0, "a warm stream ran cold"
-        sandbox.close()
+    return runs.stream
 
 
 def collect(items):
