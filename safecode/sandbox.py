@@ -136,24 +136,13 @@ class Sandbox:
             cancel.close()
 
 
-def execute(
-    code: str,
-    *,
-    stdin: Input = "",
-    files: Files = None,
-    timeout: float = Limits.timeout,
-    memory: str = Limits.memory,
-    cpus: float = Limits.cpus,
-    pids: int = Limits.pids,
-    max_output: int = Limits.max_output,
-    max_code: int = Limits.max_code,
-    max_files: int = Limits.max_files,
-    scratch: Optional[str] = Limits.scratch,
-    image: Optional[str] = None,
-) -> Result:
-    """Run `code` once in a fresh sandbox; each keyword overrides one limit (see Sandbox). Returns a Result."""
-    with stream(code, stdin=stdin, files=files, timeout=timeout, memory=memory, cpus=cpus, pids=pids,
-                max_output=max_output, max_code=max_code, max_files=max_files, scratch=scratch, image=image) as run:
+def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Result:
+    """Run `code` once in a fresh sandbox; returns a Result.
+
+    Keywords: `stdin` and `files`, as Sandbox.execute takes them, and those of Sandbox but `warm`, each
+    overriding one limit: timeout, memory, cpus, pids, max_output, max_code, max_files, scratch, and image.
+    """
+    with stream(code, stdin=stdin, files=files, **sandbox) as run:
         return run.result()
 
 
