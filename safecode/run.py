@@ -67,6 +67,7 @@ def _pump(container, reader, stdin, deadline, cancel):
         while not reader.done():
             if reader.ended and not ended:  # the program is over: what is left to read is its files
                 ended, deadline = True, time.monotonic() + FILES_GRACE
+                feed.stop(selector)  # and not one more byte of the caller's stdin is taken
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
@@ -89,49 +90,51 @@ class _Input:
 
     A forwarded file is read only when what came before has been written, so a program that does not read its
     stdin never makes us hold more than one chunk. End of the source, or a program that stopped reading, closes it.
+    Only one of the two ends is watched at a time: `watched`.
     """
 
     def __init__(self, pipe, source):
         self.pipe = pipe
         self.source = source if isinstance(source, int) else None
         self.pending = memoryview(source if self.source is None else b"")
+        self.watched = None
 
     def start(self, selector):
         if self.source is None and not self.pending:
             self.pipe.close()  # nothing to send: the program sees end of file at once
             return
         os.set_blocking(self.pipe.fileno(), False)
-        if self.pending:
-            selector.register(self.pipe, selectors.EVENT_WRITE, self)
-        else:
-            selector.register(self.source, selectors.EVENT_READ, self)
+        self._watch(selector, self.pipe if self.pending else self.source)
 
     def step(self, selector, ready):
         if ready is not self.pipe:  # the source said it is readable: this read does not block
             data = os.read(self.source, CHUNK)
-            selector.unregister(self.source)
             if not data:
-                return self._close()
+                return self.stop(selector)
             self.pending = memoryview(data)
-            selector.register(self.pipe, selectors.EVENT_WRITE, self)
-            return None
+            return self._watch(selector, self.pipe)
         try:
             self.pending = self.pending[os.write(self.pipe.fileno(), self.pending[:CHUNK]) :]
         except BlockingIOError:
             return None
         except BrokenPipeError:  # the program stopped reading: fine
-            selector.unregister(self.pipe)
-            return self._close()
+            return self.stop(selector)
         if not self.pending:
-            selector.unregister(self.pipe)
-            if self.source is None:
-                return self._close()
-            selector.register(self.source, selectors.EVENT_READ, self)
+            return self._watch(selector, self.source) if self.source is not None else self.stop(selector)
         return None
 
-    def _close(self):
+    def stop(self, selector):
+        """Send nothing more: the program sees end of file."""
+        self._watch(selector, None)
         self.source = None
         self.pipe.close()
+
+    def _watch(self, selector, end):
+        if self.watched is not None:
+            selector.unregister(self.watched)
+        self.watched = end
+        if end is not None:
+            selector.register(end, selectors.EVENT_WRITE if end is self.pipe else selectors.EVENT_READ, self)
 
 
 def input_source(stdin):
