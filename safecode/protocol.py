@@ -5,7 +5,8 @@ a random token (the mark), so no ordinary output is mistaken for them:
 
     stdout: <mark>R              ready
     stdout: <mark>A              acknowledged the go line; the program starts now
-    stderr: <mark>E              the program has ended: nothing of its stderr follows
+    stderr: <mark>E<cpu><mem>    the program has ended: nothing of its stderr follows (its CPU time in µs and peak
+                                 memory in bytes, 12 digits each)
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
 Everything between the acknowledgement and the end marks is the program's own output. With scratch on, the files
@@ -23,6 +24,7 @@ from .files import MAX_FILES, MAX_PATH, name_problem
 
 READY, ACK, END = b"R", b"A", b"E"
 STATUS_DIGITS = 3  # stdout's end mark carries the exit status as three digits
+USAGE_DIGITS = 12  # stderr's carries the CPU time (µs) and the peak memory (bytes), twelve digits each
 STREAMS = ("stdout", "stderr")
 
 
@@ -162,7 +164,7 @@ class Reader:
     def __init__(self, mark: bytes, max_output: int, files_room: int = 0):
         """`files_room` is the scratch size in bytes: files follow stdout's end mark when it is not 0."""
         end = mark + END
-        self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 0)}
+        self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 2 * USAGE_DIGITS)}
         self.room = max_output
         self.truncated = False
         self._files = _Files(files_room) if files_room else None
@@ -227,6 +229,24 @@ class Reader:
         """The exit status in stdout's end mark; None if there was none, or the program forged one that is not a number."""
         status = self._streams["stdout"].status
         return int(status) if status is not None and status.isdigit() else None
+
+    @property
+    def cpu_time(self) -> Optional[float]:
+        """The program's CPU seconds, user and system, from stderr's end mark; None if it did not come whole."""
+        usage = self._usage()
+        return usage[0] / 1e6 if usage else None
+
+    @property
+    def peak_memory(self) -> Optional[int]:
+        """The program's peak resident memory in bytes, from stderr's end mark; None if it did not come whole."""
+        usage = self._usage()
+        return usage[1] if usage else None
+
+    def _usage(self):
+        status = self._streams["stderr"].status
+        if status is None or not status.isdigit():
+            return None
+        return int(status[:USAGE_DIGITS]), int(status[USAGE_DIGITS:])
 
     def text(self, stream: str) -> str:
         return "".join(self._streams[stream].pieces)

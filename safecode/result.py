@@ -1,7 +1,7 @@
 """The outcome of one run: a frozen value, whatever happened to the program."""
 
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 @dataclass(frozen=True)
 class Result:
@@ -15,6 +15,8 @@ class Result:
     oom_killed: bool = False
     truncated: bool = False
     duration: float = 0.0  # seconds, wall clock, as seen by the caller
+    cpu_time: Optional[float] = None  # CPU seconds the program used (user + system); None when it was stopped
+    peak_memory: Optional[int] = None  # bytes: the program's peak resident memory; None when it was stopped
     files: Dict[str, bytes] = field(default_factory=dict)  # what the program left in /app/out (scratch on)
     files_left_out: Tuple[str, ...] = ()  # what of /app/out did not come back, and why
 

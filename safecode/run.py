@@ -182,6 +182,8 @@ def _result(reader, stopped, exit_code, started):
         oom_killed=oom_killed,
         truncated=reader.truncated,
         duration=time.monotonic() - started,
+        cpu_time=reader.cpu_time,
+        peak_memory=reader.peak_memory,
         files=dict(reader.files),
         files_left_out=tuple(reader.files_left_out),
     )

@@ -9,7 +9,8 @@ but its own result, because every container runs one program and is then removed
     stdout: <mark>R              ready (sent once the interpreter is up)
     stdin:  g<seconds>\\n         go: run main.py; stop on your own after <seconds> if the host has not
     stdout: <mark>A              acknowledged; main.py starts now. Then the program's stdin follows on stdin.
-    stderr: <mark>E              the program has ended: nothing of its stderr follows
+    stderr: <mark>E<cpu><mem>    the program has ended: nothing of its stderr follows. Its CPU time in microseconds and
+                                 its peak resident memory in bytes, 12 digits each (from wait4's rusage)
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
 With scratch on (<out-bytes> above 0), the files the program left under /app/out follow its exit status on stdout,
@@ -260,14 +261,15 @@ def main():
     import _signal  # type: ignore[import-not-found]  # loaded at start-up already; `signal` would import enum, 50 ms at half a CPU
 
     _signal.alarm(max(1, int(deadline + 0.999)))  # a backstop: SIGALRM ends us, and the container with us
-    _, status = os.waitpid(child, 0)
+    _, status, usage = os.wait4(child, 0)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell and Docker report it
     try:
         os.kill(-1, 9)  # whatever the program left running: every process we may signal, but init and us
     except OSError:
         pass
-    os.write(2, MARK + b"E")
+    cpu = min(int((usage.ru_utime + usage.ru_stime) * 1e6), 10**12 - 1)
+    os.write(2, MARK + b"E%012d%012d" % (cpu, min(usage.ru_maxrss * 1024, 10**12 - 1)))  # ru_maxrss is in KiB
     os.write(1, MARK + b"E%03d" % (code & 0xFF))
     if OUT_BYTES:
         send_files()

@@ -137,7 +137,7 @@ def test_run_json_prints_the_whole_result():
     result = json.loads(proc.stdout)
     assert proc.returncode == 0
     assert result["stdout"] == "4\n" and result["status"] == "ok" and result["ok"] is True
-    assert set(result) >= {"stderr", "exit_code", "timed_out", "oom_killed", "truncated", "duration"}
+    assert set(result) >= {"stderr", "exit_code", "timed_out", "oom_killed", "truncated", "duration", "cpu_time", "peak_memory"}
 
 
 def test_run_timeout_says_so():

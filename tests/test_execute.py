@@ -31,6 +31,23 @@ def test_hello(run):
     assert 0 < result.duration < 10
 
 
+def test_cpu_time_and_peak_memory_are_the_programs(run):
+    result = run(
+        """
+        import time
+        block = bytearray(60 << 20)  # touched: resident
+        started = time.process_time()
+        while time.process_time() - started < 0.3:
+            pass
+        """
+    )
+    assert result.ok, result.stderr
+    assert 0.3 <= result.cpu_time < 2.0
+    assert 60 << 20 <= result.peak_memory < 128 << 20
+    stopped = run("while True: pass", timeout=1)
+    assert stopped.cpu_time is None and stopped.peak_memory is None  # killed by us: nobody measured the end
+
+
 def test_range(run):
     assert run("for i in range(1, 11): print(i)").stdout == "".join(f"{i}\n" for i in range(1, 11))
 

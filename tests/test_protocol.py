@@ -10,9 +10,12 @@ pytestmark = pytest.mark.pure
 MARK = b"\0" + b"0123456789abcdef" * 2
 
 
-def ended(out=b"", err=b"", status=b"007"):
-    """The two streams of a program that wrote `out` and `err` and exited with `status`."""
-    return out + MARK + b"E" + status, err + MARK + b"E"
+USAGE = b"%012d%012d" % (250_000, 45 << 20)  # 0.25 s of CPU, 45 MiB at its peak
+
+
+def ended(out=b"", err=b"", status=b"007", usage=USAGE):
+    """The two streams of a program that wrote `out` and `err`, exited with `status` and used `usage`."""
+    return out + MARK + b"E" + status, err + MARK + b"E" + usage
 
 
 def read(chunks, max_output=1_000_000):
@@ -57,6 +60,19 @@ def test_a_stream_that_closes_without_its_mark():
     reader, events = read([("stdout", b"partial"), ("stdout", b""), ("stderr", b"")])
     assert reader.done() and not reader.ended
     assert reader.text("stdout") == "partial"
+
+
+def test_cpu_time_and_peak_memory_come_with_stderrs_end_mark():
+    out, err = ended(b"", b"x")
+    reader, _ = read([("stdout", out), ("stderr", err[:-5]), ("stderr", err[-5:])])
+    assert (reader.cpu_time, reader.peak_memory) == (0.25, 45 << 20)
+
+
+@pytest.mark.parametrize("usage", [b"x" * 24, b"1" * 23])
+def test_usage_that_is_not_whole_is_unknown(usage):
+    out, err = ended(usage=usage)
+    reader, _ = read([("stdout", out), ("stderr", err), ("stderr", b"")])
+    assert reader.cpu_time is None and reader.peak_memory is None
 
 
 def test_a_forged_status_that_is_not_a_number():

@@ -205,7 +205,8 @@ def test_seeds_success_shape(app):
     assert status == 200
     assert answer["success"] is True and answer["output"] == "4\n"
     assert answer["status"] == "ok" and answer["exit_code"] == 0 and answer["stderr"] == ""
-    assert set(answer) >= {"stdout", "timed_out", "oom_killed", "truncated", "duration_ms"}
+    assert set(answer) >= {"stdout", "timed_out", "oom_killed", "truncated", "duration_ms", "cpu_time", "peak_memory"}
+    assert answer["cpu_time"] >= 0 and answer["peak_memory"] > 1 << 20
 
 
 @docker

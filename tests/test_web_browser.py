@@ -79,7 +79,7 @@ def test_type_code_click_run_and_read_the_output(site, browser, tmp_path):
     browser.wait_for("document.getElementById('health').textContent === 'sandbox ready'")
     assert text(browser, "stdout") == "hello from chromium\n42\n"
     assert text(browser, "badge") == "ok"
-    assert text(browser, "meta").startswith("exit 0 · ")
+    assert text(browser, "meta").startswith("exit 0 · ") and " s CPU · " in text(browser, "meta")
     assert text(browser, "limit") == "5"  # the server's own time limit, not a number written in the page
     if SCREENSHOTS:
         browser.screenshot(os.path.join(SCREENSHOTS, "desktop.png"))

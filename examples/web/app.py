@@ -252,7 +252,7 @@ def _answer(result, limits):
     answer.update(
         stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code, status=result.status,
         timed_out=result.timed_out, oom_killed=result.oom_killed, truncated=result.truncated,
-        duration_ms=round(result.duration * 1000, 1),
+        duration_ms=round(result.duration * 1000, 1), cpu_time=result.cpu_time, peak_memory=result.peak_memory,
         files={name: base64.b64encode(data).decode() for name, data in result.files.items()},
         files_left_out=list(result.files_left_out),
     )
