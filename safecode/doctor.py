@@ -1,5 +1,6 @@
 """`python -m safecode doctor`: check on the real host that Docker answers and the sandbox really holds."""
 
+import json
 import shutil
 
 from . import engine
@@ -33,6 +34,14 @@ caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff
 print("root" if os.getuid() == 0 else "user", "caps" if any(int(c, 16) for c in caps) else "nocaps")
 """
 _MEMORY = "x = bytearray(512 * 1024 * 1024)\nprint('allocated')"
+_FILTERS = """
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+try:
+    label = open("/proc/self/attr/current").read().strip("\\0\\n ") or "none"
+except OSError:
+    label = "none"
+print(status["Seccomp"].strip(), label)
+"""
 _PROCESSES = """
 import threading, time
 count = 0
@@ -58,6 +67,27 @@ def _check_daemon():
     if proc.returncode:
         return False, proc.stderr.strip()
     return True, f"Docker Engine {proc.stdout.strip()}"
+
+
+def _check_engine(sandbox):
+    proc = engine.docker("info", "--format", "{{json .}}", timeout=20)
+    if proc.returncode:
+        return False, proc.stderr.strip()
+    info = json.loads(proc.stdout)
+    default = info.get("DefaultRuntime", "?")
+    runtimes = ", ".join(name + (" (default)" if name == default else "") for name in sorted(info.get("Runtimes", {})))
+    security = ", ".join(option.replace("name=", "") for option in info.get("SecurityOptions") or []) or "none"
+    return True, f"runtimes: {runtimes}; security options: {security}"
+
+
+def _check_filters(sandbox):
+    """The engine's word is not proof: look from inside a sandbox at its seccomp mode and AppArmor label."""
+    result = Sandbox(image=sandbox.image).execute(_FILTERS)
+    mode, _, label = result.stdout.strip().partition(" ")
+    if mode != "2":
+        return False, f"no seccomp filter in the sandbox (Seccomp: {mode or '?'}) {result.stderr.strip()[-200:]}"
+    apparmor = "no AppArmor profile" if label in ("none", "unconfined") else f"AppArmor profile {label}"
+    return True, f"seccomp filter active (mode 2); {apparmor}"
 
 
 def _check_image(sandbox):
@@ -97,11 +127,13 @@ def _check_timeout(sandbox):
 CHECKS = [
     ("docker CLI", lambda sandbox: _check_cli()),
     ("Docker daemon", lambda sandbox: _check_daemon()),
+    ("engine", _check_engine),
     ("sandbox image", _check_image),
     ("hello run", _probe("print('hello')", "hello")),
     ("network blocked", _probe(_NETWORK, "blocked")),
     ("filesystem read-only (/, /tmp, /app, /dev/shm)", _probe(_READ_ONLY, "read-only")),
     ("not root, no capabilities", _probe(_IDENTITY, "user nocaps")),
+    ("system call filter (seccomp), AppArmor", _check_filters),
     ("memory limit enforced", _check_memory),
     ("process limit enforced", _probe(_PROCESSES, "capped")),
     ("timed-out container gone", _check_timeout),

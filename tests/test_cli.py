@@ -164,7 +164,8 @@ def test_doctor_passes_on_this_host():
     proc = safecode("doctor")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout and "FAIL" not in proc.stdout
-    assert proc.stdout.count("[ok]") == 10
+    assert proc.stdout.count("[ok]") == 12
+    assert "runc (default)" in proc.stdout and "seccomp filter active (mode 2)" in proc.stdout
 
 
 def test_doctor_fails_without_a_daemon():
