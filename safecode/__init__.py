@@ -10,13 +10,14 @@ __version__ = "0.2.0"
 from .aio import AsyncSandbox, aexecute
 from .command import build_args
 from .errors import (
-    Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, InvalidFile, SafecodeError,
+    Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, InvalidFile, SafecodeError, SessionEnded,
 )
 from .image import DEFAULT_IMAGE, default_image, ensure_image
 from .limits import Limits
 from .protocol import Output
 from .result import Result
-from .sandbox import Sandbox, execute, stream
+from .sandbox import Sandbox, execute, session, stream
+from .session import Session
 from .stream import Stream
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "Result",
     "SafecodeError",
     "Sandbox",
+    "Session",
+    "SessionEnded",
     "Stream",
     "__version__",
     "aexecute",
@@ -40,5 +43,6 @@ __all__ = [
     "default_image",
     "ensure_image",
     "execute",
+    "session",
     "stream",
 ]

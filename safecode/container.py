@@ -31,6 +31,7 @@ from .leftovers import code_dir_prefix
 CHUNK = 32 * 1024
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
 ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before it counts as stuck
+SESSION_GRACE = 5.0  # seconds a ready container has to start a session's kernel
 BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
 TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
 UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
@@ -171,6 +172,33 @@ class Container:
         except BaseException:
             self.stop()
             raise
+
+    def open_session(self, kernel, idle, lifetime):
+        """Turn this ready container into a session: send the kernel instead of a program. Stuck if it does not
+        take it (it is then discarded)."""
+        try:
+            try:
+                self.send(b"s%d\n" % len(kernel) + kernel + b"%r %r\n" % (float(idle), float(lifetime)))
+            except BrokenPipeError:
+                raise Stuck(f"{self.name} is gone") from None
+            if self._read(len(self.mark) + 1, time.monotonic() + SESSION_GRACE, None) != self.mark + protocol.ACK:
+                raise Stuck(f"{self.name} did not open the session")
+        except Stuck:
+            self.discard()
+            raise
+        except BaseException:
+            self.stop()
+            raise
+
+    def send(self, data):
+        """Write all of `data` to the container's stdin."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.proc.stdin.fileno(), view) :]
+
+    def read_ack(self, wait, cancel=None):
+        """True when the supervisor (or a session's kernel) acknowledges within `wait` seconds."""
+        return self._read(len(self.mark) + 1, time.monotonic() + wait, cancel) == self.mark + protocol.ACK
 
     def _read(self, size, deadline, cancel):
         """Exactly `size` bytes of stdout, or fewer at its end; None if they did not come by `deadline`."""

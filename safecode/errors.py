@@ -53,3 +53,7 @@ class InvalidFile(SafecodeError, ValueError):
         self.name = name
         self.problem = problem
         super().__init__(f"file {name!r} {problem}")
+
+
+class SessionEnded(SafecodeError):
+    """The session is over (closed, timed out, idle too long, out of memory): it runs no more cells."""

@@ -19,6 +19,7 @@ class Result:
     peak_memory: Optional[int] = None  # bytes: the program's peak resident memory; None when it was stopped
     files: Dict[str, bytes] = field(default_factory=dict)  # what the program left in /app/out (scratch on)
     files_left_out: Tuple[str, ...] = ()  # what of /app/out did not come back, and why
+    session_ended: bool = False  # a session's cell only: this cell ended its session (see Session)
 
     @property
     def ok(self):

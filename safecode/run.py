@@ -24,7 +24,7 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
     """Yield the program's Output pieces as they come, then its Result; `deadline` comes from Container.hand_over."""
     reader = Reader(container.mark, max_output, container.out_bytes)
     try:
-        stopped = yield from _pump(container, reader, stdin, deadline, cancel)
+        stopped = yield from pump(container, reader, stdin, deadline, cancel)
         if stopped == "timeout" and reader.ended:  # the program ended in time; its files did not all come
             reader.cut_files(f"they did not come within {FILES_GRACE:g} s")
             yield from reader.finish()
@@ -44,19 +44,22 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
             exit_code = reader.exit_code
         else:  # no end mark: the supervisor itself was killed (the memory limit, or the program killed it)
             yield from reader.finish()
-            exit_code = _wait_exit(container.proc, deadline, cancel)
+            exit_code = wait_exit(container.proc, deadline, cancel)
             stopped = "timeout" if exit_code is None else None
             container.stop()
     except BaseException:
         container.stop()
         raise
-    yield _result(reader, stopped, exit_code, started)
+    yield make_result(reader, stopped, exit_code, started)
 
 
-def _pump(container, reader, stdin, deadline, cancel):
-    """Yield Output until both end marks (return None), or until a limit stops the run (return its status)."""
+def pump(container, reader, stdin, deadline, cancel):
+    """Yield Output until both end marks (return None), or until a limit stops the run (return its status).
+
+    `stdin` None leaves the container's stdin alone: a session speaks on it between cells.
+    """
     proc = container.proc
-    feed = _Input(proc.stdin, stdin)
+    feed = _Input(proc.stdin, stdin if stdin is not None else b"", keep=stdin is None)
     with Selector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
         selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
@@ -93,13 +96,16 @@ class _Input:
     Only one of the two ends is watched at a time: `watched`.
     """
 
-    def __init__(self, pipe, source):
+    def __init__(self, pipe, source, keep=False):
         self.pipe = pipe
         self.source = source if isinstance(source, int) else None
         self.pending = memoryview(source if self.source is None else b"")
         self.watched = None
+        self.keep = keep  # the pipe is not ours to write to or close
 
     def start(self, selector):
+        if self.keep:
+            return
         if self.source is None and not self.pending:
             self.pipe.close()  # nothing to send: the program sees end of file at once
             return
@@ -125,6 +131,8 @@ class _Input:
 
     def stop(self, selector):
         """Send nothing more: the program sees end of file."""
+        if self.keep:
+            return
         self._watch(selector, None)
         self.source = None
         self.pipe.close()
@@ -152,7 +160,7 @@ def input_source(stdin):
     raise TypeError(f"stdin must be str, bytes or a binary file, not {type(stdin).__name__}")
 
 
-def _wait_exit(proc, deadline, cancel):
+def wait_exit(proc, deadline, cancel):
     """The client's exit status once it has ended by itself, or None if it had not by `deadline`."""
     while True:
         if cancel is not None:
@@ -164,7 +172,7 @@ def _wait_exit(proc, deadline, cancel):
                 return None
 
 
-def _result(reader, stopped, exit_code, started):
+def make_result(reader, stopped, exit_code, started, session_ended=False):
     # Exit status 137 is SIGKILL. We did not send it, so it was the kernel's OOM killer (or the program itself).
     oom_killed = stopped is None and exit_code == 137
     if stopped or oom_killed:
@@ -186,4 +194,5 @@ def _result(reader, stopped, exit_code, started):
         peak_memory=reader.peak_memory,
         files=dict(reader.files),
         files_left_out=tuple(reader.files_left_out),
+        session_ended=session_ended,
     )

@@ -17,6 +17,7 @@ from .limits import Limits
 from .pool import Pool
 from .result import Result
 from .run import events, input_source
+from .session import IDLE, LIFETIME, Session
 from .stream import Stream
 
 Input = Union[str, bytes, BinaryIO]
@@ -111,29 +112,42 @@ class Sandbox:
         cancel = Cancel()
         return Stream(self._events(source, checked, input_source(stdin), limits, started, cancel), cancel)
 
+    def session(self, *, idle: float = IDLE, lifetime: float = LIFETIME) -> Session:
+        """A Session: cells that keep their state, in one container with this sandbox's limits (warm if ready)."""
+        return Session(self, idle=idle, lifetime=lifetime)
+
     def _events(self, source, files, stdin, limits, started, cancel):
         try:
-            # A pooled container has the sandbox's own scratch space; a run that asks for another runs cold.
-            pool = self._pool if limits.scratch == self.limits.scratch else None
-            kind, container, deadline = "warm", pool.take(cancel=cancel) if pool else None, None
-            if container is not None:
-                try:
-                    deadline = container.hand_over(source, files, limits.timeout, cancel)
-                except Stuck:
-                    pass  # it never ran the program, and is gone: run it cold
-            if deadline is None:
-                kind, container = "cold", start_ready(limits, self.image, cancel)
-                try:
-                    deadline = container.hand_over(source, files, limits.timeout, cancel)
-                except Stuck as stuck:
-                    raise DockerError(-1, f"a new sandbox container did not take its program ({stuck})",
-                                      container.argv) from None
-            with self._runs_lock:
-                self._runs[kind] += 1
+            container, deadline = self._take(limits, cancel, lambda box: box.hand_over(source, files, limits.timeout,
+                                                                                       cancel))
             yield from events(container, deadline, stdin=stdin, max_output=limits.max_output, started=started,
                               cancel=cancel)
         finally:
             cancel.close()
+
+    def _take(self, limits, cancel, hand_over):
+        """A container that has taken its work, and what `hand_over(container)` said: warm when one is ready."""
+        # A pooled container has the sandbox's own scratch space; a run that asks for another runs cold.
+        pool = self._pool if limits.scratch == self.limits.scratch else None
+        container = pool.take(cancel=cancel) if pool else None
+        if container is not None:
+            try:
+                said = hand_over(container)
+                self._count("warm")
+                return container, said
+            except Stuck:
+                pass  # it never took the work, and is gone: start one
+        container = start_ready(limits, self.image, cancel)
+        try:
+            said = hand_over(container)
+        except Stuck as stuck:
+            raise DockerError(-1, f"a new sandbox container did not take its work ({stuck})", container.argv) from None
+        self._count("cold")
+        return container, said
+
+    def _count(self, kind):
+        with self._runs_lock:
+            self._runs[kind] += 1
 
 
 def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Result:
@@ -144,6 +158,13 @@ def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> 
     """
     with stream(code, stdin=stdin, files=files, **sandbox) as run:
         return run.result()
+
+
+def session(*, idle: float = IDLE, lifetime: float = LIFETIME, **sandbox) -> Session:
+    """A Session in a sandbox of its own; takes the keywords of Sandbox but `warm`."""
+    if "warm" in sandbox:
+        raise TypeError("warm is a keyword of Sandbox: take sessions from one with Sandbox(warm=N).session()")
+    return Sandbox(**sandbox).session(idle=idle, lifetime=lifetime)
 
 
 def stream(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Stream:

@@ -18,6 +18,8 @@ up to <out-bytes> bytes, each as F<name length:4><name><size:8><bytes>; a word o
 S<length:4><text>; and Z at the end (lengths big-endian). Links, fifos, sockets and devices are never followed or
 opened. Before that, every process the program left behind is killed, so nothing else writes on the way.
 
+A session's host sends s<length> and the session kernel's source (session_kernel.py) instead of a go line.
+
 End of stdin instead of a go line means the host is gone: the supervisor exits and the container goes with it.
 Only os and sys are used before the fork, so the program starts from an interpreter as fresh as `python main.py`;
 unless <preload> is 1 (a warm container of a scientific image), when numpy, pandas and matplotlib are imported
@@ -160,14 +162,27 @@ def read_line():
     return line
 
 
+def read_exactly(size):
+    data = b""
+    while len(data) < size:
+        chunk = os.read(0, size - len(data))
+        if not chunk:
+            os._exit(0)
+        data += chunk
+    return data
+
+
 def send(data):
     view = memoryview(data)
     while view:
         view = view[os.write(1, view) :]
 
 
-def send_files():
-    """The regular files under OUT, walked through directory descriptors so that no link is ever followed."""
+def send_files(seen=None):
+    """The regular files under OUT, walked through directory descriptors so that no link is ever followed.
+
+    With `seen` (a session's {path: (size, mtime)}), only files new or changed since the last call are sent.
+    """
     import stat
 
     notes, sent, room, left = [], 0, OUT_BYTES, 0
@@ -180,9 +195,9 @@ def send_files():
     while folders:
         folder, prefix = folders.pop()
         with os.scandir(folder) as entries:
-            found = sorted((entry.name, entry.stat(follow_symlinks=False).st_mode) for entry in entries)
-        for name, mode in found:
-            path = prefix + name
+            found = sorted((entry.name, entry.stat(follow_symlinks=False)) for entry in entries)
+        for name, info in found:
+            path, mode = prefix + name, info.st_mode
             if stat.S_ISDIR(mode):
                 try:
                     folders.append((os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder), path + "/"))
@@ -193,6 +208,10 @@ def send_files():
                 kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
                 notes.append(f"{path!r}: {kind}, not returned")
                 continue
+            if seen is not None:
+                if seen.get(path) == (info.st_size, info.st_mtime_ns):
+                    continue
+                seen[path] = (info.st_size, info.st_mtime_ns)
             if sent == MAX_FILES:
                 left += 1
                 continue
@@ -251,6 +270,10 @@ def main():
         preload()
     os.write(1, MARK + b"R")
     line = read_line()
+    if line.startswith(b"s"):  # a session: its kernel comes next, and then cells
+        namespace = {}
+        exec(read_exactly(int(line[1:])), namespace)
+        namespace["serve"](sys.modules[__name__])
     if not line.startswith(b"g"):
         os._exit(0)
     deadline = float(line[1:])

@@ -1,0 +1,139 @@
+"""Sessions: notebook-style cells in one container that keep their state, with every limit of a single run.
+
+The container runs the session kernel (session_kernel.py) instead of one program. Each cell has its own time limit:
+past it the cell gets a KeyboardInterrupt (SIGINT, through Docker), and if it has not stopped a second later the
+whole session ends, its container killed: a timed-out cell is never left running. Memory, CPU, processes and scratch
+are the session's as a whole. A session ends by itself after `idle` seconds without a cell and after `lifetime`
+seconds in all; closing it, leaving its `with` block, garbage collection, interpreter exit and the death of its owner
+all remove its container.
+"""
+
+import math
+import pathlib
+import threading
+import time
+import weakref
+from typing import Optional
+
+from . import engine
+from .cancel import Cancel
+from .container import Stuck
+from .errors import CodeTooLarge, SessionEnded
+from .files import files_in, write_tree
+from .protocol import Reader
+from .result import Result
+from .run import make_result, pump, wait_exit
+from .stream import Stream
+
+IDLE = 300.0  # seconds without a cell after which a session ends
+LIFETIME = 3600.0  # seconds after which a session ends, however busy
+INTERRUPT_GRACE = 1.0  # seconds an interrupted cell has to stop before its session is ended
+CELL_ACK = 5.0  # seconds the kernel has to take a cell
+KERNEL = (pathlib.Path(__file__).parent / "session_kernel.py").read_bytes()
+
+
+class Session:
+    """Cells that share one interpreter: `with sandbox.session() as s: s.execute("x = 1"); s.execute("x + 1")`.
+
+    `execute` and `stream` take the keywords of their Sandbox counterparts that fit a cell: `stdin` (text or bytes),
+    `timeout` and `files`. One cell runs at a time; a call made meanwhile waits its turn. `alive` says whether the
+    session can still run cells; once it cannot, they raise SessionEnded.
+    """
+
+    def __init__(self, sandbox, *, idle: float = IDLE, lifetime: float = LIFETIME) -> None:
+        for name, value in (("idle", idle), ("lifetime", lifetime)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value < math.inf:
+                raise ValueError(f"{name} must be a number of seconds, at least 1, not {value!r}")
+        self.limits = sandbox.limits
+        self._lock = threading.Lock()
+        self._container, _ = sandbox._take(self.limits, None, lambda box: box.open_session(KERNEL, idle, lifetime))
+        self._ended = False
+        self._finalizer = weakref.finalize(self, self._container.stop)
+
+    def __repr__(self) -> str:
+        return f"<Session {self._container.name} {'alive' if self.alive else 'ended'}>"
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        """True while the session can run cells."""
+        return not self._ended and self._container.proc.poll() is None
+
+    def close(self) -> None:
+        """End the session and remove its container; safe to call twice."""
+        self._ended = True
+        self._finalizer()
+
+    def execute(self, code: str, *, stdin="", timeout: Optional[float] = None, files=None) -> Result:
+        """Run one cell; its Result (stdout shows the value of a last expression, as the interpreter does)."""
+        with self.stream(code, stdin=stdin, timeout=timeout, files=files) as run:
+            return run.result()
+
+    def stream(self, code: str, *, stdin="", timeout: Optional[float] = None, files=None) -> Stream:
+        """Run one cell, yielding Output pieces as they come and then its Result. Leaving early ends the session."""
+        started = time.monotonic()
+        if not isinstance(code, str):
+            raise TypeError(f"code must be str, not {type(code).__name__}")
+        source = code.encode("utf-8")
+        if len(source) > self.limits.max_code:
+            raise CodeTooLarge(len(source), self.limits.max_code)
+        if isinstance(stdin, str):
+            stdin = stdin.encode("utf-8")
+        if not isinstance(stdin, (bytes, bytearray)):
+            raise TypeError(f"a cell's stdin must be str or bytes, not {type(stdin).__name__}")
+        limit = self.limits.timeout if timeout is None else timeout
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit < math.inf:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        checked = files_in(files, self.limits.max_files)
+        cancel = Cancel()
+        return Stream(self._cell(source, bytes(stdin), checked, float(limit), started, cancel), cancel)
+
+    def _cell(self, source, stdin, files, limit, started, cancel):
+        try:
+            with self._lock:
+                if not self.alive:
+                    self.close()
+                    raise SessionEnded("the session has ended: start a new one")
+                container = self._container
+                try:
+                    write_tree(container.code_dir, files, replace=True)
+                    container.send(b"%d %d %r\n" % (len(source), len(stdin), limit) + source + stdin)
+                    if not container.read_ack(CELL_ACK, cancel):
+                        raise Stuck("the session's kernel did not take the cell")
+                    result = yield from self._run(container, time.monotonic() + limit, started, cancel)
+                except (Stuck, BrokenPipeError):
+                    self.close()
+                    raise SessionEnded("the session has ended: its kernel is gone") from None
+                except BaseException:
+                    self.close()  # a cell left halfway (an error, Ctrl-C, a consumer that left) ends its session
+                    raise
+            yield result
+        finally:
+            cancel.close()
+
+    def _run(self, container, deadline, started, cancel):
+        reader = Reader(container.mark, self.limits.max_output, container.out_bytes)
+        stopped = yield from pump(container, reader, None, deadline, cancel)
+        if stopped == "timeout" and not reader.ended:  # interrupt the cell; a second later, end the session
+            engine.docker("kill", "--signal", "INT", container.name, timeout=10)
+            if (yield from pump(container, reader, None, time.monotonic() + INTERRUPT_GRACE, cancel)) is None:
+                return make_result(reader, "timeout", None, started)
+        if stopped is None and reader.ended:
+            yield from reader.finish()
+            return make_result(reader, None, reader.exit_code, started, session_ended=not self.alive)
+        exit_code = None
+        if stopped is None:  # no end mark: the kernel was killed (the memory limit), and its container with it
+            exit_code = wait_exit(container.proc, deadline, cancel)
+            stopped = "timeout" if exit_code is None else None
+        container.kill_client()
+        for name in ("stdout", "stderr"):
+            if not reader.done(name):
+                yield from reader.feed(name, container.drain(getattr(container.proc, name)))
+        yield from reader.finish()
+        self.close()
+        return make_result(reader, stopped, exit_code, started, session_ended=True)

@@ -1,0 +1,116 @@
+"""A session's kernel: run inside the container by the supervisor (supervisor.py), which passes itself as `sv`.
+
+Sent by the host after the ready mark, in place of a go line, and run in the supervisor's process: cells then run
+one after another in one namespace, as in a notebook, and the value of a cell's last expression is shown as the
+interactive interpreter shows it. The host speaks on stdin, the kernel answers as for a single run:
+
+    stdin:  c<code bytes> <stdin bytes> <seconds>\\n<code><stdin>    a cell, its standard input and its time limit
+    stdout: <mark>A                                               the cell starts
+    ... its output, then stderr's and stdout's end marks (exit status 0, or 1 after an exception), and with scratch
+        on, the files of out/ that are new or changed since the last cell.
+
+SIGINT (which the host sends through Docker when a cell runs past its limit) raises KeyboardInterrupt in the cell.
+SystemExit ends the session, as it ends the interpreter. The session also ends by itself, with its container: at
+end of stdin (the host is gone), after `idle` seconds without a cell, after `lifetime` seconds in all, and when a
+cell runs `BACKSTOP` seconds past its own limit even if the host is gone.
+"""
+
+import os
+import sys
+import time
+
+BACKSTOP = 5
+
+
+def serve(sv):
+    """Run cells until the session ends; never returns."""
+    import _signal  # type: ignore[import-not-found]
+    import ast
+    import builtins
+    import io
+    import linecache
+    import traceback
+
+    idle, lifetime = (float(value) for value in sv.read_line().split())
+    ends = time.monotonic() + lifetime
+    main = type(sys)("__main__")
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    sys.argv[:], sys.path[0] = [""], "/app"
+    os.chdir("/app")
+    seen = {}
+    os.write(1, sv.MARK + b"A")  # the session is open
+    for number in range(1, 1 << 62):
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # an interrupt that comes late finds no cell to stop
+        alarm(_signal, min(idle, ends - time.monotonic()))  # no cell in time: SIGALRM ends us, and the container
+        code_size, stdin_size, limit = sv.read_line().split()
+        alarm(_signal, min(float(limit) + BACKSTOP, ends - time.monotonic()))
+        source = sv.read_exactly(int(code_size)).decode("utf-8", "replace")
+        sys.stdin = io.TextIOWrapper(io.BytesIO(sv.read_exactly(int(stdin_size))), encoding="utf-8")
+        before = os.times()
+        os.write(1, sv.MARK + b"A")
+        status, leaving = 0, None
+        try:
+            _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+            run_cell(ast, linecache, main, source, f"<cell {number}>")
+        except SystemExit as done:
+            leaving = done
+        except BaseException as error:  # KeyboardInterrupt included: the cell ends, the session goes on
+            _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+            frames = error.__traceback__
+            while frames is not None and not frames.tb_frame.f_code.co_filename.startswith("<cell "):
+                frames = frames.tb_next  # the traceback starts in the cell, not in this kernel
+            traceback.print_exception(type(error), error, frames)
+            status = 1
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        show_figures()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        if leaving is not None:
+            code = leaving.code
+            if code is not None and not isinstance(code, int):
+                print(code, file=sys.stderr)
+            status = 1 if code is not None and not isinstance(code, int) else (code or 0)
+        after = os.times()
+        used = sum(after[:4]) - sum(before[:4])  # user and system time, its own and its waited-for children's
+        cpu = min(int(used * 1e6), 10**12 - 1)
+        peak = min(resource_peak(), 10**12 - 1)
+        os.write(2, sv.MARK + b"E%012d%012d" % (cpu, peak))
+        os.write(1, sv.MARK + b"E%03d" % (status & 0xFF))
+        if sv.OUT_BYTES:
+            sv.send_files(seen)
+        if leaving is not None:
+            os._exit(0)
+    os._exit(0)
+
+
+def run_cell(ast, linecache, main, source, name):
+    """Run one cell in `main`'s namespace; the value of a last expression is shown, as the interpreter shows it."""
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # so that tracebacks show the lines
+    tree = ast.parse(source, name, "exec")
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, name, "exec"), main.__dict__)
+    if last is not None:
+        exec(compile(ast.Interactive([last]), name, "single"), main.__dict__)
+
+
+def show_figures():
+    """Figures left open by the cell are saved in out/, as a notebook shows them under the cell."""
+    plots = sys.modules.get("safecode_plots")
+    if plots is not None and "matplotlib.pyplot" in sys.modules:
+        try:
+            plots.save_figures()
+        except Exception:
+            pass
+
+
+def alarm(signals, seconds):
+    signals.alarm(max(1, int(seconds + 0.999)))
+
+
+def resource_peak():
+    """This process's peak resident memory in bytes: the session's, as cells share it."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0

@@ -1,0 +1,190 @@
+"""Sessions against a real Docker Engine: state kept from cell to cell, and every limit still holding."""
+
+import gc
+import signal
+import time
+
+import pytest
+
+from conftest import caller_process, container_exists, end_process, wait_for_no_containers, wait_ready
+from safecode import Output, Result, Sandbox, SessionEnded, session
+from safecode.leftovers import remove_stale_code_dirs
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+
+@pytest.fixture(params=["cold", "warm"])
+def open_session(request):
+    """A session of its own sandbox (cold), or one taken from a pool with a ready container (warm)."""
+    sandboxes, sessions = [], []
+
+    def start(**options):
+        if request.param == "cold":
+            made = session(**options)
+        else:
+            per_session = {key: options.pop(key) for key in ("idle", "lifetime") if key in options}
+            sandbox = Sandbox(warm=1, **options)
+            sandboxes.append(sandbox)
+            wait_ready(sandbox)
+            made = sandbox.session(**per_session)
+            assert sandbox.stats()["warm"] == 1, "the session did not come from the pool"
+        sessions.append(made)
+        return made
+
+    yield start
+    for each in sessions:
+        each.close()
+    for sandbox in sandboxes:
+        sandbox.close()
+
+
+def host_of(live):
+    return live.execute("import socket; print(socket.gethostname())").stdout.strip()
+
+
+def test_state_persists_and_the_last_expression_is_shown(open_session):
+    with open_session() as live:
+        assert live.execute("x = 41\nimport math\ndef triple(v):\n    return v * 3").stdout == ""
+        assert live.execute("print(x + 1)").stdout == "42\n"
+        assert live.execute("triple('ab')").stdout == "'ababab'\n"  # as the interactive interpreter shows it
+        assert live.execute("math.floor(2.5)\nNone").stdout == ""  # only the last expression, and None is not shown
+        assert live.execute("x = 1; x").stdout == "1\n"
+        result = live.execute("print(input()[::-1])", stdin="stressed\n")
+        assert result.ok and result.stdout == "desserts\n" and result.cpu_time is not None
+        assert result.peak_memory > 1 << 20
+
+
+def test_errors_show_the_cells_own_traceback_and_the_session_goes_on(open_session):
+    with open_session() as live:
+        failed = live.execute("def f():\n    return 1 / 0\nf()")
+        assert failed.status == "error" and failed.exit_code == 1
+        assert failed.stderr.startswith("Traceback (most recent call last):\n  File \"<cell 1>\", line 3")
+        assert "ZeroDivisionError" in failed.stderr and "kernel" not in failed.stderr
+        assert "SyntaxError" in live.execute("x = (").stderr
+        assert live.execute("print('still here')").stdout == "still here\n" and live.alive
+
+
+def test_files_in_and_files_in_scratch_persist(open_session):
+    with open_session(scratch="8m") as live:
+        live.execute("rows = open('data.csv').read().split()", files={"data.csv": "a\nb"})
+        live.execute("open('/tmp/keep.txt', 'w').write(str(len(rows)))\nwritten = open('out/first.txt', 'w').write('1')")
+        second = live.execute("print(open('/tmp/keep.txt').read(), open('data.csv').read() == 'a\\nb')\n"
+                              "written = open('out/second.txt', 'w').write('2')")
+        assert second.stdout == "2 True\n"
+        assert second.files == {"second.txt": b"2"}  # only what is new or changed since the last cell
+
+
+def test_two_sessions_see_nothing_of_each_other(open_session):
+    with open_session(scratch="8m") as one, open_session(scratch="8m") as two:
+        one.execute("secret = 'one'\nopen('/tmp/mine', 'w').write('one')")
+        seen = two.execute("import os\nprint('secret' in globals(), os.path.exists('/tmp/mine'))")
+        assert seen.stdout == "False False\n" and host_of(one) != host_of(two)
+
+
+def test_a_cell_past_its_limit_is_interrupted_and_the_session_goes_on(open_session):
+    with open_session() as live:
+        live.execute("kept = 'yes'")
+        result = live.execute("import time\nprint('working', flush=True)\nwhile True: time.sleep(0.01)", timeout=1)
+        assert result.timed_out and result.status == "timeout" and not result.session_ended
+        assert result.stdout == "working\n" and "KeyboardInterrupt" in result.stderr
+        assert live.alive and live.execute("kept").stdout == "'yes'\n"
+
+
+def test_a_cell_that_ignores_the_interrupt_ends_the_session(open_session):
+    live = open_session()
+    host = host_of(live)
+    started = time.monotonic()
+    result = live.execute("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", timeout=1)
+    took = time.monotonic() - started
+    assert result.timed_out and result.session_ended and not live.alive
+    assert 1 <= took < 1 + 1 + 1.5  # its limit, the grace second, and Docker's word
+    assert not container_exists(host)
+    with pytest.raises(SessionEnded):
+        live.execute("print(1)")
+
+
+def test_running_out_of_memory_ends_the_session(open_session):
+    live = open_session(memory="64m")
+    result = live.execute("x = bytearray(200 << 20)")
+    assert result.status == "oom" and result.session_ended and not live.alive
+    with pytest.raises(SessionEnded):
+        live.execute("print(1)")
+
+
+def test_system_exit_ends_the_session(open_session):
+    live = open_session()
+    assert live.execute("raise SystemExit(3)").exit_code == 3
+    with pytest.raises(SessionEnded):
+        live.execute("print(1)")
+
+
+def test_idle_sessions_end_by_themselves(open_session):
+    live = open_session(idle=1)
+    host = host_of(live)
+    deadline = time.monotonic() + 10
+    while container_exists(host):
+        assert time.monotonic() < deadline, "the idle session went on"
+        time.sleep(0.2)
+    assert not live.alive
+    with pytest.raises(SessionEnded):
+        live.execute("print(1)")
+
+
+def test_a_session_ends_after_its_lifetime_however_busy(open_session):
+    live = open_session(lifetime=2)
+    result = live.execute("import time\nwhile True: time.sleep(0.1)", timeout=30)
+    assert result.session_ended and result.duration < 10
+
+
+def test_leaving_a_cell_early_ends_the_session_and_its_container(open_session):
+    live = open_session()
+    host = host_of(live)
+    with live.stream("import time\nprint('on', flush=True)\nwhile True: time.sleep(0.05)") as run:
+        assert isinstance(next(run), Output)
+    assert not live.alive and not container_exists(host)
+
+
+def test_close_and_garbage_collection_remove_the_container():
+    live = session()
+    host = host_of(live)
+    live.close()
+    live.close()
+    assert not container_exists(host)
+    dropped = session()
+    host = host_of(dropped)
+    del dropped
+    gc.collect()
+    assert not container_exists(host)
+
+
+def test_a_session_whose_owner_is_killed_ends_by_itself(tmp_path):
+    owner = caller_process(
+        tmp_path, "from safecode import session\nlive = session()\nlive.execute('x = 1')\nprint('open', flush=True)\n"
+                  "import time\ntime.sleep(60)\n",
+    )
+    try:
+        assert owner.stdout.readline() == b"open\n"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    finally:
+        end_process(owner)
+    assert wait_for_no_containers(seconds=10) == []  # its stdin closed: the kernel ended, and the container
+    assert remove_stale_code_dirs(min_age=0) == 1  # what the next process's sweep removes
+
+
+def test_a_cell_streams_as_it_runs():
+    with session() as live:
+        items = list(live.stream("import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)"))
+        assert isinstance(items[-1], Result) and items[-1].stdout == "0\n1\n2\n"
+        assert sum(isinstance(item, Output) for item in items) >= 3
+
+
+def test_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="idle"):
+        session(idle=0)
+    with session() as live:
+        with pytest.raises(TypeError):
+            live.execute(b"print(1)")
+        with pytest.raises(ValueError, match="timeout"):
+            live.execute("print(1)", timeout=-1)
+        assert live.alive
