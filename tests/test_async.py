@@ -133,3 +133,18 @@ def test_the_loop_never_waits_with_100_runs_in_flight():
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(100)]
     print(f"the loop was late by {max(lateness) * 1000:.1f} ms at most, over {len(lateness)} ticks")
     assert len(lateness) > 100 and max(lateness) < 0.05, f"the loop was late by {max(lateness) * 1000:.0f} ms"
+
+
+def test_async_sessions_keep_state_and_end_cleanly():
+    async def main():
+        async with AsyncSandbox(warm=1) as sandbox:
+            await ready(sandbox)
+            async with sandbox.session() as live:
+                await live.execute("x = 41")
+                pieces = [item async for item in live.stream("print(x + 1)")]
+                opened = await sandbox.session()
+                other = await opened.execute("print('x' in globals())")
+                await opened.close()
+                return pieces[-1].stdout, other.stdout, live.alive
+
+    assert run(main()) == ("42\n", "False\n", True)
