@@ -43,12 +43,12 @@ def post(app, payload, path="/run", **options):
     return status, headers, json.loads(data)
 
 
-def open_stream(app, payload):
+def open_stream(app, payload, path="/run/stream"):
     """POST /run/stream through wsgiref.validate; the status, headers and the body's iterator, not yet read."""
     environ = {}
     setup_testing_defaults(environ)
     body = json.dumps(payload).encode()
-    environ.update(REQUEST_METHOD="POST", PATH_INFO="/run/stream", QUERY_STRING="", HTTP_HOST="127.0.0.1",
+    environ.update(REQUEST_METHOD="POST", PATH_INFO=path, QUERY_STRING="", HTTP_HOST="127.0.0.1",
                    CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
     environ["wsgi.input"] = io.BytesIO(body)
     answer = {}
@@ -63,7 +63,11 @@ def open_stream(app, payload):
 
 def stream_events(app, payload):
     """Every event of a streamed run, keep-alive lines left out."""
-    status, headers, chunks = open_stream(app, payload)
+    return stream_events_at(app, "/run/stream", payload)
+
+
+def stream_events_at(app, path, payload):
+    status, headers, chunks = open_stream(app, payload, path)
     try:
         lines = b"".join(chunks).split(b"\n")
     finally:
@@ -333,3 +337,56 @@ def test_files_over_the_limit_are_refused(web):
     app = web.App(Sandbox(max_files=10), max_runs=1)
     status, _, answer = post(app, {"code": "print(1)", "files": {"a": base64.b64encode(b"x" * 11).decode()}})
     assert status == 400 and "over the limit of 10" in answer["error"]
+
+
+# Sessions ----------------------------------------------------------------------------------------------------
+
+
+def create_session(app, headers=None):
+    status, _, body = call(app, "POST", "/sessions", b"{}", headers=headers)
+    return status, json.loads(body)
+
+
+@docker
+def test_a_session_keeps_state_between_runs(web):
+    app = web.App(Sandbox(), max_runs=2, max_sessions=2)
+    try:
+        status, made = create_session(app)
+        assert status == 201 and len(made["id"]) >= 32
+        path = f"/sessions/{made['id']}"
+        assert post(app, {"code": "x = 41"}, path + "/run")[2]["success"]
+        assert post(app, {"code": "print(x + 1)"}, path + "/run")[2]["stdout"] == "42\n"
+        last = stream_events_at(app, path + "/run/stream", {"code": "x"})[-1]
+        assert last["type"] == "result" and last["stdout"] == "41\n" and last["session_ended"] is False
+        assert post(app, {"code": "print(x)"}, "/run")[2]["stderr"].endswith("NameError: name 'x' is not defined\n")
+        assert call(app, "DELETE", path)[0] == 200
+        assert post(app, {"code": "print(x)"}, path + "/run")[0] == 404
+        assert call(app, "DELETE", path)[0] == 404
+    finally:
+        app.sessions.close_all()
+
+
+@docker
+def test_sessions_are_capped_bound_to_their_token_and_end_with_their_cell(web):
+    app = web.App(Sandbox(timeout=1), max_runs=2, max_sessions=1, token="t0ken")
+    auth = {"HTTP_AUTHORIZATION": "Bearer t0ken"}
+    try:
+        status, made = create_session(app, auth)
+        assert status == 201
+        assert create_session(app, auth)[0] == 429
+        path = f"/sessions/{made['id']}/run"
+        assert post(app, {"code": "print(1)"}, path, headers={"HTTP_AUTHORIZATION": "Bearer other"})[0] == 401
+        stuck = post(app, {"code": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile 1: pass"},
+                     path, headers=auth)[2]
+        assert stuck["timed_out"] and stuck["session_ended"]
+        assert post(app, {"code": "print(1)"}, path, headers=auth)[0] == 404
+        assert create_session(app, auth)[0] == 201  # the ended one no longer counts
+    finally:
+        app.sessions.close_all()
+
+
+@pure
+def test_unknown_sessions_are_404(app):
+    assert post(app, {"code": "print(1)"}, "/sessions/nope/run")[0] == 404
+    assert call(app, "DELETE", "/sessions/nope")[0] == 404
+    assert call(app, "GET", "/sessions/nope/run")[0] == 405

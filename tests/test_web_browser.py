@@ -225,3 +225,28 @@ def test_svg_and_other_files_are_only_links(data_site, browser):
     assert browser.evaluate("document.querySelectorAll('#outfiles img, #outfiles svg, #outfiles object').length") == 0
     assert browser.evaluate("[...document.querySelectorAll('#outfiles a')].map(a => a.download)") == ["notes.txt", "x.svg"]
     assert browser.evaluate("document.title") not in ("1", "2")
+
+
+def test_keep_state_between_runs(site, browser):
+    counting, url = site
+    try:
+        browser.open(url)
+        browser.click("#keep")
+        assert browser.evaluate("document.getElementById('keep').checked")
+        replace_code(browser, "x = 41")
+        browser.click("#run")
+        finished(browser)
+        assert text(browser, "badge") == "ok"
+        replace_code(browser, "print(x + 1)")
+        browser.click("#run")
+        finished(browser)
+        assert text(browser, "stdout") == "42\n"
+        browser.click("#keep")  # off: the page ends its session
+        browser.wait_for("document.getElementById('keep').checked === false")
+        assert wait_for_no_containers(seconds=5) == [], "unchecking did not end the session"
+        replace_code(browser, "print(x + 1)")
+        browser.click("#run")
+        finished(browser)
+        assert "NameError" in text(browser, "stderr")  # a fresh run knows nothing of the session
+    finally:
+        counting.app.sessions.close_all()

@@ -1,6 +1,7 @@
 """The safecode web example: one page and a JSON API (POST /run, POST /run/stream), on the standard library's wsgiref.
 
-This file is the server and its command line; app.py is the WSGI application, runs.py the runs in flight.
+This file is the server and its command line; app.py is the WSGI application, messages.py what its requests carry
+and its answers say, runs.py the runs in flight, sessions.py the sessions it keeps.
 
     python examples/web/server.py [--host 127.0.0.1] [--port 8000] [--token T] [--max-runs N]
 
@@ -25,7 +26,8 @@ if importlib.util.find_spec("safecode") is None:  # run from a checkout: python 
 if HERE not in sys.path:  # loaded by path (as the tests do) rather than run: its sibling modules
     sys.path.insert(0, HERE)
 
-from app import MAX_BODY, MAX_CODE, MAX_FILES, MAX_TIMEOUT, App  # noqa: E402,F401  (MAX_BODY: for the tests)
+from app import MAX_CODE, MAX_FILES, MAX_SESSIONS, MAX_TIMEOUT, App  # noqa: E402
+from messages import MAX_BODY  # noqa: E402,F401  (for the tests)
 from safecode import Limits, Sandbox  # noqa: E402
 from safecode.image import SCIENTIFIC_MEMORY, default_image, is_scientific  # noqa: E402
 
@@ -87,6 +89,8 @@ def main(argv=None):
                         help="the longest a program may run, in seconds (default %(default)s)")
     parser.add_argument("--warm", type=int, default=None,
                         help="containers kept started, ready for a program (default: --max-runs; 0: cold runs)")
+    parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
+                        help="sessions kept at once, each with its own container (default %(default)s)")
     parser.add_argument("--image", default=None, help=f"the sandbox image (default {default_image()})")
     parser.add_argument("--memory", default=None,
                         help=f"RAM of each run (default {Limits.memory}; {SCIENTIFIC_MEMORY} for a scientific image)")
@@ -111,7 +115,7 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
-    app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed)
+    app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed, max_sessions=args.max_sessions)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C: close the pool and go
     try:
         server = serve(app, args.host, args.port)
@@ -129,6 +133,7 @@ def main(argv=None):
             pass
         finally:
             app.live.stop_all()  # runs still going end now, and their containers go, before the pool does
+            app.sessions.close_all()
     return 0
 
 
