@@ -140,6 +140,17 @@ def scientific(samples):
     return times, warm.stats()
 
 
+def cells(samples):
+    """A trivial cell in a live session beside a warm execute, interleaved: latencies in seconds."""
+    times = {"session cell": [], "warm execute": []}
+    with Sandbox(warm=1) as box, box.session() as live:
+        for _ in range(samples):
+            refilled(box)
+            times["warm execute"].append(timed(lambda: box.execute("x = 1")))
+            times["session cell"].append(timed(lambda: live.execute("x = 1")))
+    return times
+
+
 def ms(seconds):
     return f"{seconds * 1000:8.1f}"
 
@@ -219,6 +230,14 @@ def main():
                   f"{ms(percentile(samples, 0.9))} {rate:7.2f} {rate / steady[raw, workers][1]:7.2f}")
     print(f"\nwarm runs served by a pooled container: {stats['warm']}, by a cold fallback: {stats['cold']}")
     print(f"memory of one idle ready container: {idle}")
+
+    cell = cells(args.samples)
+    print(f"\nSessions: a trivial cell (x = 1) in a live session beside a warm execute, {args.samples} samples each")
+    print(f"{'':16} {'median ms':>9} {'p90 ms':>8} {'vs warm':>7}")
+    for name, samples in cell.items():
+        median = statistics.median(samples)
+        print(f"{name:16} {ms(median)} {ms(percentile(samples, 0.9))} "
+              f"{median / statistics.median(cell['warm execute']):7.2f}")
 
     if not engine.image_exists(SCIENTIFIC):
         print(f"\nScientific: skipped, {SCIENTIFIC} is not built (python -m safecode image --image {SCIENTIFIC})")
