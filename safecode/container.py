@@ -149,40 +149,33 @@ class Container:
             return not selector.select(0)
 
     def hand_over(self, source, files, timeout, cancel=None):
-        """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline.
-
-        The deadline counts from this moment.
-
-        Raises Stuck, after discarding this container, when it does not take the program; on any other exception
-        the container is stopped.
-        """
+        """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline, which
+        counts from this moment. Stuck (the container discarded) if it does not take it."""
         try:
             write_tree(self.code_dir, {**files, SCRIPT: source})
-            handed = time.monotonic()
-            try:
-                os.write(self.proc.stdin.fileno(), b"g%.3f\n" % (timeout + BACKSTOP))
-            except BrokenPipeError:
-                raise Stuck(f"{self.name} is gone") from None
-            if self._read(len(self.mark) + 1, handed + ACK_GRACE, cancel) != self.mark + protocol.ACK:
-                raise Stuck(f"{self.name} did not take its program")
-            return handed + timeout
-        except Stuck:
-            self.discard()
-            raise
         except BaseException:
             self.stop()
             raise
+        handed = time.monotonic()
+        self._give(b"g%.3f\n" % (timeout + BACKSTOP), ACK_GRACE, cancel, "its program")
+        return handed + timeout
 
     def open_session(self, kernel, idle, lifetime):
-        """Turn this ready container into a session: send the kernel instead of a program. Stuck if it does not
-        take it (it is then discarded)."""
+        """Turn this ready container into a session: send the kernel instead of a program. Stuck (the container
+        discarded) if it does not take it."""
+        self._give(b"s%d\n" % len(kernel) + kernel + b"%r %r\n" % (float(idle), float(lifetime)), SESSION_GRACE,
+                   None, "the session")
+
+    def _give(self, message, wait, cancel, what):
+        """Send `message` and wait for the acknowledgement. On Stuck the container is discarded, on any other
+        exception stopped."""
         try:
             try:
-                self.send(b"s%d\n" % len(kernel) + kernel + b"%r %r\n" % (float(idle), float(lifetime)))
+                self.send(message)
             except BrokenPipeError:
                 raise Stuck(f"{self.name} is gone") from None
-            if self._read(len(self.mark) + 1, time.monotonic() + SESSION_GRACE, None) != self.mark + protocol.ACK:
-                raise Stuck(f"{self.name} did not open the session")
+            if not self.read_ack(wait, cancel):
+                raise Stuck(f"{self.name} did not take {what}")
         except Stuck:
             self.discard()
             raise
