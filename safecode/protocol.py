@@ -5,8 +5,9 @@ a random token (the mark), so no ordinary output is mistaken for them:
 
     stdout: <mark>R              ready
     stdout: <mark>A              acknowledged the go line; the program starts now
-    stderr: <mark>E<cpu><mem>    the program has ended: nothing of its stderr follows (its CPU time in µs and peak
-                                 memory in bytes, 12 digits each)
+    stderr: <mark>E<cpu><mem><L> the program has ended: nothing of its stderr follows (its CPU time in µs and peak
+                                 memory in bytes, 12 digits each; L is 1 when the container ends with it: always
+                                 for a program, and for a session's cell that ended the session)
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
 Everything between the acknowledgement and the end marks is the program's own output. With scratch on, the files
@@ -164,7 +165,7 @@ class Reader:
     def __init__(self, mark: bytes, max_output: int, files_room: int = 0):
         """`files_room` is the scratch size in bytes: files follow stdout's end mark when it is not 0."""
         end = mark + END
-        self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 2 * USAGE_DIGITS)}
+        self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 2 * USAGE_DIGITS + 1)}
         self.room = max_output
         self.truncated = False
         self._files = _Files(files_room) if files_room else None
@@ -242,11 +243,17 @@ class Reader:
         usage = self._usage()
         return usage[1] if usage else None
 
+    @property
+    def leaving(self) -> bool:
+        """True when the supervisor said its container ends with this program (a session: this cell ended it)."""
+        status = self._streams["stderr"].status
+        return status is not None and status.endswith(b"1")
+
     def _usage(self):
         status = self._streams["stderr"].status
         if status is None or not status.isdigit():
             return None
-        return int(status[:USAGE_DIGITS]), int(status[USAGE_DIGITS:])
+        return int(status[:USAGE_DIGITS]), int(status[USAGE_DIGITS : 2 * USAGE_DIGITS])
 
     def text(self, stream: str) -> str:
         return "".join(self._streams[stream].pieces)

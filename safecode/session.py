@@ -121,11 +121,15 @@ class Session:
         stopped = yield from pump(container, reader, None, deadline, cancel)
         if stopped == "timeout" and not reader.ended:  # interrupt the cell; a second later, end the session
             engine.docker("kill", "--signal", "INT", container.name, timeout=10)
-            if (yield from pump(container, reader, None, time.monotonic() + INTERRUPT_GRACE, cancel)) is None:
+            interrupted = yield from pump(container, reader, None, time.monotonic() + INTERRUPT_GRACE, cancel)
+            if interrupted is None and reader.ended:
+                yield from reader.finish()
                 return make_result(reader, "timeout", None, started)
         if stopped is None and reader.ended:
             yield from reader.finish()
-            return make_result(reader, None, reader.exit_code, started, session_ended=not self.alive)
+            if reader.leaving:  # SystemExit: the kernel is gone, and its container with it
+                self.close()
+            return make_result(reader, None, reader.exit_code, started, session_ended=reader.leaving)
         exit_code = None
         if stopped is None:  # no end mark: the kernel was killed (the memory limit), and its container with it
             exit_code = wait_exit(container.proc, deadline, cancel)

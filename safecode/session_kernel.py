@@ -75,7 +75,7 @@ def serve(sv):
         used = sum(after[:4]) - sum(before[:4])  # user and system time, its own and its waited-for children's
         cpu = min(int(used * 1e6), 10**12 - 1)
         peak = min(resource_peak(), 10**12 - 1)
-        os.write(2, sv.MARK + b"E%012d%012d" % (cpu, peak))
+        os.write(2, sv.MARK + b"E%012d%012d%d" % (cpu, peak, leaving is not None))
         os.write(1, sv.MARK + b"E%03d" % (status & 0xFF))
         if sv.OUT_BYTES:
             sv.send_files(seen)

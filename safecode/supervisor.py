@@ -9,8 +9,9 @@ but its own result, because every container runs one program and is then removed
     stdout: <mark>R              ready (sent once the interpreter is up)
     stdin:  g<seconds>\\n         go: run main.py; stop on your own after <seconds> if the host has not
     stdout: <mark>A              acknowledged; main.py starts now. Then the program's stdin follows on stdin.
-    stderr: <mark>E<cpu><mem>    the program has ended: nothing of its stderr follows. Its CPU time in microseconds and
-                                 its peak resident memory in bytes, 12 digits each (from wait4's rusage)
+    stderr: <mark>E<cpu><mem>1   the program has ended: nothing of its stderr follows. Its CPU time in microseconds and
+                                 its peak resident memory in bytes, 12 digits each (from wait4's rusage); 1: the
+                                 container ends with it
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
 With scratch on (<out-bytes> above 0), the files the program left under /app/out follow its exit status on stdout,
@@ -292,7 +293,7 @@ def main():
     except OSError:
         pass
     cpu = min(int((usage.ru_utime + usage.ru_stime) * 1e6), 10**12 - 1)
-    os.write(2, MARK + b"E%012d%012d" % (cpu, min(usage.ru_maxrss * 1024, 10**12 - 1)))  # ru_maxrss is in KiB
+    os.write(2, MARK + b"E%012d%012d1" % (cpu, min(usage.ru_maxrss * 1024, 10**12 - 1)))  # ru_maxrss is in KiB
     os.write(1, MARK + b"E%03d" % (code & 0xFF))
     if OUT_BYTES:
         send_files()

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.pure
 MARK = b"\0" + b"0123456789abcdef" * 2
 
 
-USAGE = b"%012d%012d" % (250_000, 45 << 20)  # 0.25 s of CPU, 45 MiB at its peak
+USAGE = b"%012d%012d1" % (250_000, 45 << 20)  # 0.25 s of CPU, 45 MiB at its peak, the container ends with it
 
 
 def ended(out=b"", err=b"", status=b"007", usage=USAGE):
@@ -65,10 +65,10 @@ def test_a_stream_that_closes_without_its_mark():
 def test_cpu_time_and_peak_memory_come_with_stderrs_end_mark():
     out, err = ended(b"", b"x")
     reader, _ = read([("stdout", out), ("stderr", err[:-5]), ("stderr", err[-5:])])
-    assert (reader.cpu_time, reader.peak_memory) == (0.25, 45 << 20)
+    assert (reader.cpu_time, reader.peak_memory, reader.leaving) == (0.25, 45 << 20, True)
 
 
-@pytest.mark.parametrize("usage", [b"x" * 24, b"1" * 23])
+@pytest.mark.parametrize("usage", [b"x" * 25, b"1" * 24])
 def test_usage_that_is_not_whole_is_unknown(usage):
     out, err = ended(usage=usage)
     reader, _ = read([("stdout", out), ("stderr", err), ("stderr", b"")])

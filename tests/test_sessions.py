@@ -113,7 +113,8 @@ def test_running_out_of_memory_ends_the_session(open_session):
 
 def test_system_exit_ends_the_session(open_session):
     live = open_session()
-    assert live.execute("raise SystemExit(3)").exit_code == 3
+    result = live.execute("raise SystemExit(3)")
+    assert result.exit_code == 3 and result.session_ended and not live.alive
     with pytest.raises(SessionEnded):
         live.execute("print(1)")
 
