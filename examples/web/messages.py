@@ -27,7 +27,6 @@ class HTTPError(Exception):
         self.status, self.message, self.headers = status, message, list(headers)
 
 
-
 def event_line(event, limits):
     """One line of POST /run/stream: an output piece, the result (the fields of POST /run), or the error that ended it.
 
