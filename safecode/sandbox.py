@@ -100,9 +100,8 @@ class Sandbox:
         Bad arguments raise here, before Docker is touched; the container starts when iteration does.
         """
         started = time.monotonic()
-        limits = self.limits
-        if timeout is not None or scratch is not None:
-            limits = dataclasses.replace(limits, timeout=timeout or limits.timeout, scratch=scratch or limits.scratch)
+        changes = {name: value for name, value in (("timeout", timeout), ("scratch", scratch)) if value is not None}
+        limits = dataclasses.replace(self.limits, **changes) if changes else self.limits
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}; e.g. execute('print(1)')")
         source = code.encode("utf-8")

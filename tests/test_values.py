@@ -112,3 +112,9 @@ def test_a_container_that_ends_before_it_is_ready_is_dockers_failure(code, stder
         assert failure.returncode == code and str(failure)
     if expected is DockerUnavailable:
         assert "--" in str(failure)  # the line, then how to fix it
+
+
+@pytest.mark.parametrize("field, value", [("timeout", 0), ("timeout", -1), ("scratch", "0"), ("scratch", "lots")])
+def test_a_bad_per_run_limit_is_refused_not_ignored(field, value):
+    with pytest.raises(ValueError, match=field):
+        Sandbox().execute("print(1)", **{field: value})
