@@ -5,7 +5,7 @@ import dataclasses
 import threading
 import time
 import weakref
-from typing import BinaryIO, Dict, Mapping, Optional, Union
+from typing import Any, BinaryIO, Dict, Mapping, Optional, Union
 
 from .cancel import Cancel
 from .container import Stuck, start_ready
@@ -100,7 +100,8 @@ class Sandbox:
         Bad arguments raise here, before Docker is touched; the container starts when iteration does.
         """
         started = time.monotonic()
-        changes = {name: value for name, value in (("timeout", timeout), ("scratch", scratch)) if value is not None}
+        changes: Dict[str, Any] = {name: value for name, value in (("timeout", timeout), ("scratch", scratch))
+                                   if value is not None}
         limits = dataclasses.replace(self.limits, **changes) if changes else self.limits
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}; e.g. execute('print(1)')")
