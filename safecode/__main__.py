@@ -11,7 +11,7 @@ from . import __version__, engine
 from .doctor import doctor
 from .errors import SafecodeError
 from .files import write_tree
-from .image import IMAGES, SCIENTIFIC_MEMORY, default_image, ensure_image, is_scientific
+from .image import IMAGES, SCIENTIFIC_MEMORY, default_image, default_memory, ensure_image
 from .limits import Limits
 from .protocol import Output
 from .result import stop_reason
@@ -111,7 +111,7 @@ def _run(args):
         stdin = b"" if args.script == "-" else _own_stdin()  # a script read from stdin leaves none for the program
     image = args.image or default_image()
     sandbox = Sandbox(
-        timeout=args.timeout, memory=args.memory or (SCIENTIFIC_MEMORY if is_scientific(image) else Limits.memory),
+        timeout=args.timeout, memory=args.memory or default_memory(image),
         cpus=args.cpus, pids=args.pids, max_output=args.max_output, image=image, scratch=args.scratch,
     )
     if args.out and args.scratch is None:

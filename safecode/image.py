@@ -16,6 +16,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from . import engine
 from .errors import DockerError, SafecodeError
+from .limits import Limits
 
 REPOSITORY = "safecode-sandbox"
 DEFAULT_IMAGE = f"{REPOSITORY}:3.11"
@@ -59,6 +60,11 @@ def variant(image: str) -> Variant:
 
 def is_scientific(image: str) -> bool:
     return variant(image).scientific and image.startswith(REPOSITORY + ":")
+
+
+def default_memory(image: str) -> str:
+    """The memory a run in `image` gets unless told otherwise: more for the scientific images than the seeds' 128m."""
+    return SCIENTIFIC_MEMORY if is_scientific(image) else Limits.memory
 PASSWD = f"sandbox:x:{USER_ID}:{USER_ID}:sandbox:/tmp:/usr/sbin/nologin\n"
 GROUP = f"sandbox:x:{USER_ID}:\n"
 # An exec-form RUN (a JSON list) needs no shell or useradd in the base, only python3.

@@ -89,6 +89,8 @@ def test_variants_by_tag():
     assert image.variant("safecode-sandbox:3.11-scientific").scientific
     assert image.variant("my-own:latest") == image.VARIANTS["3.11"]
     assert image.is_scientific("safecode-sandbox:3.13-scientific") and not image.is_scientific("x:3.13-scientific")
+    assert image.default_memory("safecode-sandbox:3.11-scientific") == "512m"
+    assert image.default_memory("safecode-sandbox:3.13") == image.default_memory("mine:1") == "128m"
 
 
 @pytest.mark.pure

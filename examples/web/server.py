@@ -29,7 +29,7 @@ if HERE not in sys.path:  # loaded by path (as the tests do) rather than run: it
 from app import MAX_CODE, MAX_FILES, MAX_SESSIONS, MAX_TIMEOUT, App  # noqa: E402
 from messages import MAX_BODY  # noqa: E402,F401  (for the tests)
 from safecode import Limits, Sandbox  # noqa: E402
-from safecode.image import SCIENTIFIC_MEMORY, default_image, is_scientific  # noqa: E402
+from safecode.image import SCIENTIFIC_MEMORY, default_image, default_memory  # noqa: E402
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -109,7 +109,7 @@ def main(argv=None):
     try:
         image = args.image or default_image()
         sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE, max_files=MAX_FILES, image=image,
-                          memory=args.memory or (SCIENTIFIC_MEMORY if is_scientific(image) else Limits.memory),
+                          memory=args.memory or default_memory(image),
                           scratch=args.scratch,
                           warm=args.max_runs if args.warm is None else args.warm)
     except ValueError as error:
