@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from .container import CHUNK, Selector
+from .errors import CodeTooLarge
 from .protocol import Reader
 from .result import Result
 
@@ -31,12 +32,7 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
             container.stop()
             stopped, exit_code = None, reader.exit_code
         elif stopped:
-            container.kill_client()
-            for name in ("stdout", "stderr"):
-                if not reader.done(name):  # what the program printed just before the kill is kept
-                    yield from reader.feed(name, container.drain(getattr(container.proc, name)))
-            yield from reader.finish()
-            container.stop()
+            yield from stop_keeping_output(container, reader)
             exit_code = None
         elif reader.ended:
             yield from reader.finish()
@@ -51,6 +47,16 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
         container.stop()
         raise
     yield make_result(reader, stopped, exit_code, started)
+
+
+def stop_keeping_output(container, reader):
+    """Stop a container now, yielding what the program printed just before; the reader is finished."""
+    container.kill_client()
+    for name in ("stdout", "stderr"):
+        if not reader.done(name):
+            yield from reader.feed(name, container.drain(getattr(container.proc, name)))
+    yield from reader.finish()
+    container.stop()
 
 
 def pump(container, reader, stdin, deadline, cancel):
@@ -143,6 +149,16 @@ class _Input:
         self.watched = end
         if end is not None:
             selector.register(end, selectors.EVENT_WRITE if end is self.pipe else selectors.EVENT_READ, self)
+
+
+def program_source(code, limits):
+    """The program as the container gets it: UTF-8, within `limits.max_code`; checked before Docker is touched."""
+    if not isinstance(code, str):
+        raise TypeError(f"code must be str, not {type(code).__name__}; e.g. execute('print(1)')")
+    source = code.encode("utf-8")
+    if len(source) > limits.max_code:
+        raise CodeTooLarge(len(source), limits.max_code)
+    return source
 
 
 def input_source(stdin):

@@ -1,4 +1,5 @@
-"""The public entry points: a Sandbox holds limits, an image and perhaps a warm pool; execute() and stream() run one program."""
+"""The public entry points: a Sandbox holds limits, an image and perhaps a warm pool; execute() and stream() run
+one program, session() many cells."""
 
 import collections
 import dataclasses
@@ -9,14 +10,14 @@ from typing import Any, BinaryIO, Dict, Mapping, Optional, Union
 
 from .cancel import Cancel
 from .container import Stuck, start_ready
-from .errors import CodeTooLarge, DockerError
+from .errors import DockerError
 from .files import files_in
 from .image import default_image
 from .leftovers import sweep_once
 from .limits import Limits
 from .pool import Pool
 from .result import Result
-from .run import events, input_source
+from .run import events, input_source, program_source
 from .session import IDLE, LIFETIME, Session
 from .stream import Stream
 
@@ -103,11 +104,7 @@ class Sandbox:
         changes: Dict[str, Any] = {name: value for name, value in (("timeout", timeout), ("scratch", scratch))
                                    if value is not None}
         limits = dataclasses.replace(self.limits, **changes) if changes else self.limits
-        if not isinstance(code, str):
-            raise TypeError(f"code must be str, not {type(code).__name__}; e.g. execute('print(1)')")
-        source = code.encode("utf-8")
-        if len(source) > limits.max_code:
-            raise CodeTooLarge(len(source), limits.max_code)
+        source = program_source(code, limits)
         checked = files_in(files, limits.max_files)
         cancel = Cancel()
         return Stream(self._events(source, checked, input_source(stdin), limits, started, cancel), cancel)

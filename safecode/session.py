@@ -8,6 +8,7 @@ seconds in all; closing it, leaving its `with` block, garbage collection, interp
 all remove its container.
 """
 
+import dataclasses
 import math
 import pathlib
 import threading
@@ -18,11 +19,11 @@ from typing import Optional
 from . import engine
 from .cancel import Cancel
 from .container import Stuck
-from .errors import CodeTooLarge, SessionEnded
+from .errors import SessionEnded
 from .files import files_in, write_tree
 from .protocol import Reader
 from .result import Result
-from .run import make_result, pump, wait_exit
+from .run import make_result, program_source, pump, stop_keeping_output, wait_exit
 from .stream import Stream
 
 IDLE = 300.0  # seconds without a cell after which a session ends
@@ -77,21 +78,15 @@ class Session:
     def stream(self, code: str, *, stdin="", timeout: Optional[float] = None, files=None) -> Stream:
         """Run one cell, yielding Output pieces as they come and then its Result. Leaving early ends the session."""
         started = time.monotonic()
-        if not isinstance(code, str):
-            raise TypeError(f"code must be str, not {type(code).__name__}")
-        source = code.encode("utf-8")
-        if len(source) > self.limits.max_code:
-            raise CodeTooLarge(len(source), self.limits.max_code)
+        limits = self.limits if timeout is None else dataclasses.replace(self.limits, timeout=timeout)
+        source = program_source(code, limits)
         if isinstance(stdin, str):
             stdin = stdin.encode("utf-8")
         if not isinstance(stdin, (bytes, bytearray)):
             raise TypeError(f"a cell's stdin must be str or bytes, not {type(stdin).__name__}")
-        limit = self.limits.timeout if timeout is None else timeout
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit < math.inf:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        checked = files_in(files, self.limits.max_files)
+        checked = files_in(files, limits.max_files)
         cancel = Cancel()
-        return Stream(self._cell(source, bytes(stdin), checked, float(limit), started, cancel), cancel)
+        return Stream(self._cell(source, bytes(stdin), checked, float(limits.timeout), started, cancel), cancel)
 
     def _cell(self, source, stdin, files, limit, started, cancel):
         try:
@@ -134,10 +129,6 @@ class Session:
         if stopped is None:  # no end mark: the kernel was killed (the memory limit), and its container with it
             exit_code = wait_exit(container.proc, deadline, cancel)
             stopped = "timeout" if exit_code is None else None
-        container.kill_client()
-        for name in ("stdout", "stderr"):
-            if not reader.done(name):
-                yield from reader.feed(name, container.drain(getattr(container.proc, name)))
-        yield from reader.finish()
+        yield from stop_keeping_output(container, reader)
         self.close()
         return make_result(reader, stopped, exit_code, started, session_ended=True)
