@@ -58,10 +58,12 @@ class _Turns:
     def turn(self, cancel=None):
         with self._changed:
             with cancel.waking(self._wake_all) if cancel is not None else contextlib.nullcontext():
-                while not self._free or (cancel is not None and cancel.is_set()):
+                while True:
                     if cancel is not None and cancel.is_set():
-                        self._changed.notify()  # a turn it was woken for goes to the next in line
+                        self._changed.notify()  # a turn it may have been woken for goes to the next in line
                         cancel.check()
+                    if self._free:
+                        break
                     self._changed.wait()
             self._free -= 1
         try:

@@ -67,10 +67,7 @@ def serve(sv):
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         if leaving is not None:
-            code = leaving.code
-            if code is not None and not isinstance(code, int):
-                print(code, file=sys.stderr)
-            status = 1 if code is not None and not isinstance(code, int) else (code or 0)
+            status = sv.exit_status(leaving)
         after = os.times()
         used = sum(after[:4]) - sum(before[:4])  # user and system time, its own and its waited-for children's
         cpu = min(int(used * 1e6), 10**12 - 1)

@@ -100,17 +100,23 @@ def exit_quickly(done):
     if threading is not None:
         threading._shutdown()
     atexit._run_exitfuncs()
-    code = done.code
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
+    code = exit_status(done)
     for stream in gc.get_objects():
         try:
             if isinstance(stream, io.IOBase) and not stream.closed:
                 stream.flush()
         except Exception:
             pass
-    os._exit((code or 0) & 0xFF)
+    os._exit(code)
+
+
+def exit_status(done):
+    """The exit status a SystemExit means, its message printed as the interpreter prints it."""
+    code = done.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        return 1
+    return (code or 0) & 0xFF
 
 
 def execute_main():
