@@ -15,11 +15,12 @@ from .image import IMAGES, SCIENTIFIC_MEMORY, default_image, default_memory, ens
 from .limits import Limits
 from .protocol import Output
 from .result import stop_reason
-from .leftovers import remove_stale_code_dirs
+from .endpoint import ENGINES, Endpoint
+from .leftovers import kill_stray_gvisor_processes, remove_stale_code_dirs
 from .sandbox import Sandbox
 
 # Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).
-STOPPED_EXIT = {"timeout": 124, "oom": 137, "output_limit": 141}
+STOPPED_EXIT = {"timeout": 124, "oom": 137, "output_limit": 141, "sandbox_error": 125}
 ERROR_EXIT = 2  # safecode itself could not run the program, or the command line was wrong
 
 
@@ -59,11 +60,13 @@ def _parser():
     run.add_argument("--scratch", default=None, metavar="SIZE",
                      help="writable space at /tmp and /app/out, e.g. 32m (default: nothing writable)")
     run.add_argument("--out", metavar="DIR", help="write the files the program left in /app/out into DIR")
+    _where(run)
     run.set_defaults(command=_run)
 
     check = commands.add_parser("doctor", help="check that Docker answers and the sandbox holds")
     check.add_argument("--image", default=None)
-    check.set_defaults(command=lambda args: 0 if doctor(Sandbox(image=args.image)) else 1)
+    _where(check)
+    check.set_defaults(command=lambda args: 0 if doctor(Sandbox(image=args.image, **_endpoint(args))) else 1)
 
     image = commands.add_parser("image", help="make a sandbox image exist (never pulls at run time)")
     which = image.add_mutually_exclusive_group()
@@ -71,11 +74,29 @@ def _parser():
                        help=f"name (default {default_image()}); safecode's own: {', '.join(IMAGES)}")
     which.add_argument("--all", action="store_true", help="every one of safecode's own images")
     image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
+    _where(image, runtime=False)
     image.set_defaults(command=_image)
 
-    cleanup = commands.add_parser("cleanup", help="remove every safecode container, and code folders left by a crash")
+    cleanup = commands.add_parser("cleanup", help="remove every safecode container, and what a crash left here")
+    _where(cleanup, runtime=False)
     cleanup.set_defaults(command=_cleanup)
     return parser
+
+
+def _where(command, runtime=True):
+    """The options that say which engine runs the sandboxes."""
+    if runtime:
+        command.add_argument("--runtime", help="the engine's OCI runtime, e.g. runsc for gVisor (default: its own)")
+    command.add_argument("--engine", choices=ENGINES, default="docker", help="the container CLI (default docker)")
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--host", help="a Docker engine elsewhere, e.g. ssh://user@box (default: DOCKER_HOST)")
+    where.add_argument("--context", help="a Docker context (default: DOCKER_CONTEXT, then the current one)")
+
+
+def _endpoint(args):
+    """The Sandbox keywords of the options _where added."""
+    keywords = {"engine": args.engine, "host": args.host, "context": args.context}
+    return {**keywords, "runtime": args.runtime} if hasattr(args, "runtime") else keywords
 
 
 def _read(path):
@@ -113,6 +134,7 @@ def _run(args):
     sandbox = Sandbox(
         timeout=args.timeout, memory=args.memory or default_memory(image),
         cpus=args.cpus, pids=args.pids, max_output=args.max_output, image=image, scratch=args.scratch,
+        **_endpoint(args),
     )
     if args.out and args.scratch is None:
         raise ValueError("--out needs --scratch: without scratch space the program cannot write any file")
@@ -141,17 +163,22 @@ def _run(args):
 
 def _image(args):
     for name in IMAGES if args.all else [args.image or default_image()]:
-        how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr))
+        how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr),
+                           endpoint=Endpoint(**_endpoint(args)))
         print(f"{name}: {how}")
     return 0
 
 
 def _cleanup(args):
-    names = engine.ours()
+    where = Endpoint(**_endpoint(args))
+    names = engine.ours(where)
     if names:
-        engine.remove(*names, attempts=1)
-    folders = remove_stale_code_dirs()
-    print(f"removed {len(names)} container(s) and {folders} stale code folder(s)")
+        engine.remove(*names, attempts=1, endpoint=where)
+    print(f"removed {len(names)} container(s) from {where.describe()}")
+    if where.local:  # what a crash leaves on this machine
+        folders = remove_stale_code_dirs()
+        gvisor = kill_stray_gvisor_processes() if where.engine == "docker" else 0
+        print(f"removed {folders} stale code folder(s); killed {gvisor} stray gVisor process(es)")
     return 0
 
 

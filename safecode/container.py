@@ -9,7 +9,6 @@ The `docker run` client is only a messenger: killing it does not stop its contai
 can no longer start a container it has only created, and then the container is removed by name.
 """
 
-import contextlib
 import os
 import pathlib
 import secrets
@@ -17,7 +16,6 @@ import selectors
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from . import engine, protocol
 from .command import SCRIPT, build_args
 from .errors import DockerError, DockerUnavailable
-from .files import OUT, write_tree
+from .files import OUT, pack_tree, write_tree
 from .leftovers import code_dir_prefix
+from .turns import turn
 
 CHUNK = 32 * 1024
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
@@ -35,50 +34,15 @@ SESSION_GRACE = 5.0  # seconds a ready container has to start a session's kernel
 BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
 TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
 UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
-# Containers this process starts at once, one per core. Docker starts only a handful a second (6-7 on two cores):
-# asking for more at once starts none sooner, and leaves a hundred `docker` clients fighting the host for the CPU.
-STARTS_AT_ONCE = os.cpu_count() or 2
-SUPERVISOR = (pathlib.Path(__file__).parent / "supervisor.py").read_text(encoding="utf-8")
+# The supervisor's source: its file plumbing first, then itself (they share one namespace in the container).
+SUPERVISOR = "\n".join((pathlib.Path(__file__).parent / name).read_text(encoding="utf-8")
+                       for name in ("supervisor_files.py", "supervisor.py"))
 # Poll, not epoll: a caller's stdin may be a regular file, which epoll refuses.
 Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 _teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-teardown")
 
 
-class _Turns:
-    """At most `size` container starts at once in this process. A wait for a turn sleeps until a turn frees or its
-    run is cancelled: with a hundred runs waiting, nothing wakes up to poll (a hundred threads polling fight an
-    event loop for the GIL)."""
-
-    def __init__(self, size):
-        self._free = size
-        self._changed = threading.Condition()
-
-    @contextlib.contextmanager
-    def turn(self, cancel=None):
-        with self._changed:
-            with cancel.waking(self._wake_all) if cancel is not None else contextlib.nullcontext():
-                while True:
-                    if cancel is not None and cancel.is_set():
-                        self._changed.notify()  # a turn it may have been woken for goes to the next in line
-                        cancel.check()
-                    if self._free:
-                        break
-                    self._changed.wait()
-            self._free -= 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._free += 1
-                self._changed.notify()
-
-    def _wake_all(self):
-        with self._changed:
-            self._changed.notify_all()
-
-
-_turns = _Turns(STARTS_AT_ONCE)
 
 
 class Stuck(Exception):
@@ -88,34 +52,40 @@ class Stuck(Exception):
 class Container:
     """A started supervisor container, waiting for exactly one program.
 
-    With scratch on, /app/out is a link to /tmp/out, so that one tmpfs of the scratch size holds both; `preload`
-    asks the supervisor to import the scientific stack ahead (for warm containers: a cold run would wait for it).
+    The code and files go to /app through a folder of ours mounted read-only when the engine is local, and through
+    stdin when it is not (`code_dir` None). With scratch on, /app/out is a link to /tmp/out, so that one tmpfs of
+    the scratch size holds both; `preload` asks the supervisor to import the scientific stack ahead (for warm
+    containers: a cold run would wait for it).
     """
 
-    def __init__(self, limits, image, preload=False):
+    def __init__(self, limits, image, endpoint, preload=False):
         self.image = image
+        self.endpoint = endpoint
         self.out_bytes = limits.scratch_bytes
         self.name = f"safecode-{uuid.uuid4().hex[:16]}"
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
-        self.code_dir = tempfile.mkdtemp(prefix=code_dir_prefix(self.name))
+        self.code_dir = tempfile.mkdtemp(prefix=code_dir_prefix(self.name)) if endpoint.local else None
         try:
-            os.chmod(self.code_dir, 0o755)  # whatever the caller's umask: the container's own uid must read it
-            if self.out_bytes:
-                os.symlink("/tmp/out", os.path.join(self.code_dir, OUT))
+            if self.code_dir is not None:
+                os.chmod(self.code_dir, 0o755)  # whatever the caller's umask: the container's own uid must read it
+                if self.out_bytes:
+                    os.symlink("/tmp/out", os.path.join(self.code_dir, OUT))
             self.argv = build_args(
                 self.code_dir, name=self.name, uid=UID_BASE + secrets.randbelow(1 << 24), limits=limits,
-                image=image, command=["python3", "-c", SUPERVISOR, token, str(self.out_bytes), str(int(preload))],
+                image=image, command=["python3", "-c", SUPERVISOR, token, str(self.out_bytes), str(int(preload)),
+                                                str(int(self.code_dir is None))],
+                endpoint=endpoint,
             )
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 start_new_session=True,  # Ctrl-C reaches us, not the client: we stop the container ourselves
             )
         except FileNotFoundError:
-            shutil.rmtree(self.code_dir, ignore_errors=True)
-            raise DockerUnavailable(engine.NO_CLI) from None
+            self._remove_code()
+            raise DockerUnavailable(engine.no_cli(endpoint)) from None
         except BaseException:
-            shutil.rmtree(self.code_dir, ignore_errors=True)
+            self._remove_code()
             raise
         self.killed = False  # whether we killed the client: then its container may still exist
 
@@ -139,7 +109,7 @@ class Container:
             pass
         stderr = self.drain(self.proc.stderr, 64 * 1024).decode("utf-8", "replace")
         self.stop()
-        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image)
+        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint)
 
     def idle_ok(self):
         """A ready container that is still running and has said nothing since: fit to be handed a program."""
@@ -154,13 +124,21 @@ class Container:
         """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline, which
         counts from this moment. Stuck (the container discarded) if it does not take it."""
         try:
-            write_tree(self.code_dir, {**files, SCRIPT: source})
+            delivered = self.files_message({**files, SCRIPT: source})
         except BaseException:
             self.stop()
             raise
         handed = time.monotonic()
-        self._give(b"g%.3f\n" % (timeout + BACKSTOP), ACK_GRACE, cancel, "its program")
+        self._give(b"g%.3f %d\n" % (timeout + BACKSTOP, len(delivered)) + delivered, ACK_GRACE, cancel, "its program")
         return handed + timeout
+
+    def files_message(self, files, replace=False):
+        """Put checked `files` in /app: into the mounted folder now (returning b""), or as bytes for the supervisor
+        to receive on stdin when the engine cannot mount it."""
+        if self.code_dir is None:
+            return pack_tree(files)
+        write_tree(self.code_dir, files, replace=replace)
+        return b""
 
     def open_session(self, kernel, idle, lifetime):
         """Turn this ready container into a session: send the kernel instead of a program. Stuck (the container
@@ -246,7 +224,7 @@ class Container:
         try:
             self.kill_client()
             if self.killed:
-                engine.remove(self.name)
+                engine.remove(self.name, endpoint=self.endpoint)
                 self.killed = False
         finally:
             self._close()
@@ -287,12 +265,16 @@ class Container:
     def _close(self):
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             pipe.close()
-        shutil.rmtree(self.code_dir, ignore_errors=True)
+        self._remove_code()
+
+    def _remove_code(self):
+        if self.code_dir is not None:
+            shutil.rmtree(self.code_dir, ignore_errors=True)
 
 
-def start_ready(limits, image, cancel=None, preload=False):
+def start_ready(limits, image, endpoint, cancel=None, preload=False):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
-    with _turns.turn(cancel):
-        container = Container(limits, image, preload)
+    with turn(cancel):
+        container = Container(limits, image, endpoint, preload)
         container.wait_ready(cancel=cancel)
         return container

@@ -1,16 +1,29 @@
 """Talking to Docker through its CLI for everything but the hot path, and reading Docker's own failures."""
 
+import json
+import shutil
 import subprocess
 import time
 
 from .command import LABEL
+from .endpoint import Endpoint
 from .errors import DockerError, DockerUnavailable, ImageNotFound
+
+LOCAL = Endpoint()
 
 START_HINT = (
     "start the Docker daemon (e.g. 'sudo systemctl start docker', or 'sudo scripts/ensure-docker' "
     "in a safecode checkout) or point DOCKER_HOST at one"
 )
-NO_CLI = "the 'docker' command was not found; install the Docker CLI (e.g. 'apt-get install docker.io')"
+
+_NO_RUNTIME = ("unknown runtime specified", "unknown or invalid runtime name", "runtime not found")
+
+
+def no_cli(endpoint):
+    """What to say when the engine's command is not installed."""
+    package = "podman" if endpoint.engine == "podman" else "docker.io"
+    return f"the '{endpoint.engine}' command was not found; install it (e.g. 'apt-get install {package}')"
+
 _UNREACHABLE = (
     "Cannot connect to the Docker daemon",
     "error during connect",
@@ -18,18 +31,20 @@ _UNREACHABLE = (
 )
 
 
-def docker(*args, timeout=30, input=None):
-    """Run `docker ARGS`, return the CompletedProcess (text); DockerUnavailable if Docker cannot answer."""
-    argv = ["docker", *map(str, args)]
+def docker(*args, timeout=30, input=None, endpoint=LOCAL):
+    """Run `docker ARGS` (or podman's, per `endpoint`), return the CompletedProcess (text); DockerUnavailable if
+    the engine cannot answer."""
+    argv = [*endpoint.cli, *map(str, args)]
     try:
         proc = subprocess.run(
             argv, input=input, stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True, text=True, errors="replace", timeout=timeout,
         )
     except FileNotFoundError:
-        raise DockerUnavailable(NO_CLI) from None
+        raise DockerUnavailable(no_cli(endpoint)) from None
     except subprocess.TimeoutExpired:
-        raise DockerUnavailable(f"'docker {args[0]}' did not answer in {timeout} s; {START_HINT}") from None
+        raise DockerUnavailable(f"'{endpoint.engine} {args[0]}' ({endpoint.describe()}) did not answer in {timeout} s; "
+                                f"{START_HINT}") from None
     unreachable = _unreachable(proc.stderr)
     if proc.returncode and unreachable:
         raise unreachable
@@ -45,38 +60,53 @@ def _unreachable(stderr):
     return None
 
 
-def run_failure(returncode, stderr, argv, image):
+def run_failure(returncode, stderr, argv, image, endpoint=LOCAL):
     """The error for a `docker run` whose container ended before safecode's supervisor was ready.
 
     Nothing of the program has run yet, so the failure is Docker's own: exit 125 (daemon or CLI error),
     126 (cannot invoke) or 127 (not found), with the reason on stderr.
     """
-    if "No such image" in stderr:
+    if "No such image" in stderr or "image not known" in stderr:
         return ImageNotFound(image)
+    if endpoint.runtime and any(sign in stderr.lower() for sign in _NO_RUNTIME):
+        return DockerError(returncode, f"the engine has no runtime {endpoint.runtime!r}; it has: "
+                                       f"{', '.join(runtimes(endpoint)) or 'none it would name'}", argv)
     reason = stderr or "the sandbox container ended before it was ready"
     return _unreachable(stderr) or DockerError(returncode, reason, argv)
 
 
-def remove(*names, attempts=3):
+def runtimes(endpoint=LOCAL):
+    """The names of the OCI runtimes the engine can start containers with."""
+    if endpoint.engine == "podman":  # podman runs locally and finds a runtime by its command's name
+        return [name for name in ("crun", "runc", "runsc") if shutil.which(name)]
+    proc = docker("info", "--format", "{{json .Runtimes}}", endpoint=endpoint, timeout=20)
+    try:
+        return sorted(json.loads(proc.stdout)) if proc.returncode == 0 else []
+    except ValueError:
+        return []
+
+
+def remove(*names, attempts=3, endpoint=LOCAL):
     """Kill and remove containers by name, waiting a little for one whose creation may still be in flight."""
     pending = list(names)
     for attempt in range(attempts):
         if not pending:
             return
-        proc = docker("rm", "--force", *pending)
-        pending = [name for name in pending if f"No such container: {name}" in proc.stderr]
+        proc = docker("rm", "--force", *pending, endpoint=endpoint)
+        pending = [name for name in pending if f"No such container: {name}" in proc.stderr
+                   or "no such container" in proc.stderr.lower() and name in proc.stderr]
         if pending and attempt + 1 < attempts:
             time.sleep(0.2)
 
 
-def ours():
-    """Names of every container of ours on the Docker host, running or not."""
-    proc = docker("ps", "--all", "--filter", f"label={LABEL}", "--format", "{{.Names}}")
+def ours(endpoint=LOCAL):
+    """Names of every container of ours on the engine, running or not."""
+    proc = docker("ps", "--all", "--filter", f"label={LABEL}", "--format", "{{.Names}}", endpoint=endpoint)
     if proc.returncode:
         raise DockerError(proc.returncode, proc.stderr, ["docker", "ps"])
     return proc.stdout.split()
 
 
-def image_exists(image):
-    """True when `image` is on the Docker host."""
-    return docker("image", "inspect", "--format", "{{.Id}}", image).returncode == 0
+def image_exists(image, endpoint=LOCAL):
+    """True when `image` is on the engine."""
+    return docker("image", "inspect", "--format", "{{.Id}}", endpoint.image_ref(image), endpoint=endpoint).returncode == 0

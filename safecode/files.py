@@ -89,3 +89,12 @@ def write_tree(directory: str, files: Mapping[str, bytes], *, mode: int = 0o644,
         with open(fd, "wb") as file:
             file.write(data)
         os.chmod(path, mode)  # whatever the umask: the container's own user must read it
+
+
+def pack_tree(files: Mapping[str, bytes]) -> bytes:
+    """Checked `files` as the supervisor receives them on stdin (supervisor_files.receive_files)."""
+    parts = []
+    for name, data in files.items():
+        encoded = name.encode("utf-8")
+        parts += [len(encoded).to_bytes(4, "big"), encoded, len(data).to_bytes(8, "big"), data]
+    return b"".join(parts)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 from . import engine
+from .endpoint import Endpoint
 from .errors import DockerError, SafecodeError
 from .limits import Limits
 
@@ -91,12 +92,19 @@ def default_image() -> str:
 
 
 def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
-                 log: Callable[[str], None] = lambda line: None) -> str:
-    """Make `image` exist on the Docker host; return how: "present", "built" or "built offline".
+                 log: Callable[[str], None] = lambda line: None, endpoint: Endpoint = engine.LOCAL) -> str:
+    """Make `image` exist on the engine; return how: "present", "built", "built offline" or "copied".
 
-    It is built from the base image where that is on the host or can be pulled, else offline from Debian.
+    It is built from the base image where that is on the host or can be pulled, else offline from Debian. For
+    another engine (podman, a remote one) it is made on the local Docker engine and copied over with save | load.
     """
     image = image or default_image()
+    if endpoint != engine.LOCAL:
+        if not rebuild and engine.image_exists(image, endpoint):
+            return "present"
+        ensure_image(image, rebuild=rebuild, log=log)
+        copy_image(image, endpoint, log=log)
+        return "copied"
     if not rebuild and engine.image_exists(image):
         return "present"
     kind = variant(image)
@@ -112,6 +120,24 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
     if build.returncode:
         raise DockerError(build.returncode, build.stderr, ["docker", "build"])
     return "built"
+
+
+def copy_image(image, endpoint, *, log=lambda line: None):
+    """`docker save IMAGE | <endpoint> load`: the local engine's image onto another engine."""
+    log(f"copying {image} to {endpoint.describe()}")
+    save = subprocess.Popen(["docker", "save", image], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        load = subprocess.run([*endpoint.cli, "load"], stdin=save.stdout, capture_output=True, text=True,
+                              errors="replace", timeout=900)
+    finally:
+        save.stdout.close()
+        save_errors = save.stderr.read().decode(errors="replace")
+        save.stderr.close()
+        save.wait()
+    if save.returncode or load.returncode:
+        raise DockerError(save.returncode or load.returncode, save_errors + load.stderr,
+                          ["docker", "save", image, "|", *endpoint.cli, "load"])
 
 
 def build_offline(image, *, log=lambda line: None):

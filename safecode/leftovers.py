@@ -1,13 +1,20 @@
-"""Code folders that a caller killed outright (kill -9) left in the temp dir, and their removal.
+"""What a crash can leave on this machine, and its removal: code folders, and gVisor's processes.
+
+Code folders: a caller killed outright (kill -9) leaves its code folder in the temp dir.
 
 Each code folder is named after its container and the process that made it: safecode-<container>-<pid>-<random>.
 A folder is stale when its container is gone, the process that made it is gone too, and it is old enough not to
 belong to a container some process is creating right now. The first sandbox of each process sweeps them, in the
 background; `python -m safecode cleanup` does it on demand.
+
+gVisor: a runsc container that fails to start can leave its `runsc-sandbox` and `runsc-gofer` host processes alive
+with no container to show for them. `cleanup` finds them by the container id in their bundle path and kills them.
 """
 
 import os
 import pathlib
+import re
+import signal
 import shutil
 import tempfile
 import threading
@@ -18,6 +25,8 @@ from .errors import SafecodeError
 
 PATTERN = "safecode-" + "[0-9a-f]" * 16 + "-*"
 MIN_AGE = 60.0  # seconds
+GVISOR = ("runsc-sandbox", "runsc-gofer")
+_CONTAINER_ID = re.compile(r"/([0-9a-f]{64})(?:/|$|\s)")
 
 _sweep_lock = threading.Lock()
 _swept = threading.Event()
@@ -73,3 +82,41 @@ def _alive(pid):
     except PermissionError:  # someone else's: alive
         pass
     return True
+
+
+def stray_gvisor_processes(min_age=MIN_AGE):
+    """(pid, container id) of each gVisor host process whose container no longer exists on the local engine."""
+    found = []
+    for proc in pathlib.Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if os.fsdecode(argv[0]) not in GVISOR or _age(proc) < min_age:
+                continue
+        except OSError:
+            continue
+        match = _CONTAINER_ID.search(os.fsdecode(b" ".join(argv)))
+        if match:
+            found.append((int(proc.name), match.group(1)))
+    if not found:
+        return []
+    existing = set(engine.docker("ps", "--all", "--quiet", "--no-trunc").stdout.split())
+    return [(pid, container) for pid, container in found if container not in existing]
+
+
+def kill_stray_gvisor_processes(min_age=MIN_AGE):
+    """Kill gVisor's leftover host processes; return how many were killed."""
+    killed = 0
+    for pid, _ in stray_gvisor_processes(min_age):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
+def _age(proc):
+    """Seconds since the process started."""
+    ticks = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[19])
+    uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")

@@ -16,8 +16,8 @@ CHECK_EVERY = 2.0  # seconds between looks at idle containers, to replace any th
 class Pool:
     """Keeps up to `size` ready containers; a background thread replaces each one taken. Thread-safe."""
 
-    def __init__(self, size, limits, image):
-        self.size, self._limits, self._image = size, limits, image
+    def __init__(self, size, limits, image, endpoint):
+        self.size, self._limits, self._image, self._endpoint = size, limits, image, endpoint
         self._ready = collections.deque()
         self._starting = 0
         self._waiting = collections.deque()  # callers in take(), first come first
@@ -109,7 +109,7 @@ class Pool:
 
     def _start_one(self):
         try:
-            container = start_ready(self._limits, self._image, self._stop_starts, preload=True)
+            container = start_ready(self._limits, self._image, self._endpoint, self._stop_starts, preload=True)
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
         with self._lock:

@@ -5,7 +5,8 @@ from typing import Dict, Optional, Tuple
 
 @dataclass(frozen=True)
 class Result:
-    """What a program did. `status` names the first of: timeout, output_limit, oom, error, ok."""
+    """What a program did. `status` names the first of: timeout, output_limit, oom, sandbox_error (the sandbox
+    itself ended before the program did: its runtime gave up, as gVisor does at the process limit), error, ok."""
 
     stdout: str
     stderr: str
@@ -36,4 +37,7 @@ def stop_reason(result, limits):
         return f"Output went over {limits.max_output} bytes; the program was stopped."
     if result.oom_killed:
         return f"Out of memory: the program was killed at the {limits.memory} limit."
+    if result.status == "sandbox_error":
+        return ("The sandbox ended before the program did: its runtime gave up (under gVisor, this is what "
+                f"reaching the limit of {limits.pids} processes does).")
     return ""

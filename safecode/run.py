@@ -19,6 +19,7 @@ from .result import Result
 
 EXIT_POLL = 0.05  # seconds between looks at a client that is ending by itself
 FILES_GRACE = 5.0  # seconds the returned files may take to come, from the program's end
+OOM_EXIT = 137  # SIGKILL: we did not send it, so it was the kernel's OOM killer (or the program itself)
 
 
 def events(container, deadline, *, stdin, max_output, started, cancel=None):
@@ -38,10 +39,10 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
             yield from reader.finish()
             container.retire()  # the program has ended; the container's teardown is not the caller's wait
             exit_code = reader.exit_code
-        else:  # no end mark: the supervisor itself was killed (the memory limit, or the program killed it)
+        else:  # no end mark: the supervisor itself was killed (the memory limit), or the sandbox gave up
             yield from reader.finish()
             exit_code = wait_exit(container.proc, deadline, cancel)
-            stopped = "timeout" if exit_code is None else None
+            stopped = "timeout" if exit_code is None else None if exit_code == OOM_EXIT else "sandbox_error"
             container.stop()
     except BaseException:
         container.stop()
@@ -189,8 +190,7 @@ def wait_exit(proc, deadline, cancel):
 
 
 def make_result(reader, stopped, exit_code, started, session_ended=False):
-    # Exit status 137 is SIGKILL. We did not send it, so it was the kernel's OOM killer (or the program itself).
-    oom_killed = stopped is None and exit_code == 137
+    oom_killed = stopped is None and exit_code == OOM_EXIT
     if stopped or oom_killed:
         status, exit_code = stopped or "oom", None
     elif exit_code is None:

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, Dict, Mapping, Optional, Union
 
 from .cancel import Cancel
 from .container import Stuck, start_ready
+from .endpoint import Endpoint
 from .errors import DockerError
 from .files import files_in
 from .image import default_image
@@ -31,6 +32,10 @@ class Sandbox:
     With `warm=N` it keeps up to N containers started ahead of time, so a program starts in milliseconds rather
     than in the few hundred Docker needs; each still runs exactly one program. Close it (or use `with`) to remove
     them; they are also removed at interpreter exit, and end by themselves if this process dies.
+
+    Where they run: `runtime` picks the engine's OCI runtime ("runsc" for gVisor; default: the engine's own);
+    `engine="podman"` drives podman instead of docker; `host` ("ssh://user@box") or `context` (a Docker context)
+    an engine elsewhere, which gets the code through the container's stdin rather than a mounted folder.
     """
 
     def __init__(
@@ -46,6 +51,10 @@ class Sandbox:
         scratch: Optional[str] = Limits.scratch,
         image: Optional[str] = None,
         warm: int = 0,
+        runtime: Optional[str] = None,
+        engine: str = "docker",
+        host: Optional[str] = None,
+        context: Optional[str] = None,
     ) -> None:
         self.limits = Limits(
             timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code,
@@ -55,16 +64,17 @@ class Sandbox:
             raise ValueError(f"image must be an image name, not {image!r}")
         if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
             raise ValueError(f"warm must be a whole number of containers, 0 or more, not {warm!r}")
+        self.endpoint = Endpoint(engine=engine, host=host, context=context, runtime=runtime)
         self.image = image or default_image()
         self.warm = warm
         sweep_once()  # code folders that a killed caller left, once their container is gone
-        self._pool = Pool(warm, self.limits, self.image) if warm else None
+        self._pool = Pool(warm, self.limits, self.image, self.endpoint) if warm else None
         self._closer = weakref.finalize(self, self._pool.close) if self._pool else None
         self._runs: "collections.Counter[str]" = collections.Counter()
         self._runs_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Sandbox(image={self.image!r}, warm={self.warm}, limits={self.limits!r})"
+        return f"Sandbox(image={self.image!r}, warm={self.warm}, engine={self.endpoint.describe()!r}, limits={self.limits!r})"
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -134,7 +144,7 @@ class Sandbox:
                 return container, said
             except Stuck:
                 pass  # it never took the work, and is gone: start one
-        container = start_ready(limits, self.image, cancel)
+        container = start_ready(limits, self.image, self.endpoint, cancel)
         try:
             said = hand_over(container)
         except Stuck as stuck:
@@ -150,8 +160,9 @@ class Sandbox:
 def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Result:
     """Run `code` once in a fresh sandbox; returns a Result.
 
-    Keywords: `stdin` and `files`, as Sandbox.execute takes them, and those of Sandbox but `warm`, each
-    overriding one limit: timeout, memory, cpus, pids, max_output, max_code, max_files, scratch, and image.
+    Keywords: `stdin` and `files`, as Sandbox.execute takes them, and those of Sandbox but `warm`: the limits
+    (timeout, memory, cpus, pids, max_output, max_code, max_files, scratch), image, and where it runs (runtime,
+    engine, host, context).
     """
     with stream(code, stdin=stdin, files=files, **sandbox) as run:
         return run.result()

@@ -20,7 +20,7 @@ from . import engine
 from .cancel import Cancel
 from .container import Stuck
 from .errors import SessionEnded
-from .files import files_in, write_tree
+from .files import files_in
 from .protocol import Reader
 from .result import Result
 from .run import make_result, program_source, pump, stop_keeping_output, wait_exit
@@ -96,8 +96,9 @@ class Session:
                     raise SessionEnded("the session has ended: start a new one")
                 container = self._container
                 try:
-                    write_tree(container.code_dir, files, replace=True)
-                    container.send(b"%d %d %r\n" % (len(source), len(stdin), limit) + source + stdin)
+                    delivered = container.files_message(files, replace=True)
+                    container.send(b"%d %d %r %d\n" % (len(source), len(stdin), limit, len(delivered)) + source + stdin
+                                   + delivered)
                     if not container.read_ack(CELL_ACK, cancel):
                         raise Stuck("the session's kernel did not take the cell")
                     result = yield from self._run(container, time.monotonic() + limit, started, cancel)
@@ -115,7 +116,7 @@ class Session:
         reader = Reader(container.mark, self.limits.max_output, container.out_bytes)
         stopped = yield from pump(container, reader, None, deadline, cancel)
         if stopped == "timeout" and not reader.ended:  # interrupt the cell; a second later, end the session
-            engine.docker("kill", "--signal", "INT", container.name, timeout=10)
+            engine.docker("kill", "--signal", "INT", container.name, timeout=10, endpoint=container.endpoint)
             interrupted = yield from pump(container, reader, None, time.monotonic() + INTERRUPT_GRACE, cancel)
             if interrupted is None and reader.ended:
                 yield from reader.finish()

@@ -4,7 +4,8 @@ Sent by the host after the ready mark, in place of a go line, and run in the sup
 one after another in one namespace, as in a notebook, and the value of a cell's last expression is shown as the
 interactive interpreter shows it. The host speaks on stdin, the kernel answers as for a single run:
 
-    stdin:  c<code bytes> <stdin bytes> <seconds>\\n<code><stdin>    a cell, its standard input and its time limit
+    stdin:  <code bytes> <stdin bytes> <seconds> <files bytes>\\n<code><stdin><files>
+                                          a cell, its standard input, time limit and files (if not mounted)
     stdout: <mark>A                                               the cell starts
     ... its output, then stderr's and stdout's end marks (exit status 0, or 1 after an exception), and with scratch
         on, the files of out/ that are new or changed since the last cell.
@@ -43,10 +44,11 @@ def serve(sv):
     for number in range(1, 1 << 62):
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # an interrupt that comes late finds no cell to stop
         alarm(_signal, min(idle, ends - time.monotonic()))  # no cell in time: SIGALRM ends us, and the container
-        code_size, stdin_size, limit = sv.read_line().split()
+        code_size, stdin_size, limit, files_size = sv.read_line().split()
         alarm(_signal, min(float(limit) + BACKSTOP, ends - time.monotonic()))
         source = sv.read_exactly(int(code_size)).decode("utf-8", "replace")
         sys.stdin = io.TextIOWrapper(io.BytesIO(sv.read_exactly(int(stdin_size))), encoding="utf-8")
+        sv.receive_files(int(files_size))
         before = os.times()
         os.write(1, sv.MARK + b"A")
         status, leaving = 0, None
@@ -75,7 +77,7 @@ def serve(sv):
         os.write(2, sv.MARK + b"E%012d%012d%d" % (cpu, peak, leaving is not None))
         os.write(1, sv.MARK + b"E%03d" % (status & 0xFF))
         if sv.OUT_BYTES:
-            sv.send_files(seen)
+            sv.send_files(sv.OUT_BYTES, seen)
         if leaving is not None:
             os._exit(0)
     os._exit(0)

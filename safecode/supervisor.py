@@ -1,4 +1,5 @@
-"""Runs inside every sandbox container (as `python3 -c <this file> <token> <out-bytes> <preload>`), as the program's parent.
+"""Runs inside every sandbox container (as `python3 -c <source> <token> <out-bytes> <preload> <sent-files>`), as the
+program's parent.
 
 It says it is ready, waits for the host's go line, acknowledges it, runs /app/main.py in a forked child exactly
 as `python main.py` would, and then tells the host how the program ended, so the host knows the result at once
@@ -7,7 +8,8 @@ random token, only so that no ordinary output is mistaken for them: a program th
 but its own result, because every container runs one program and is then removed.
 
     stdout: <mark>R              ready (sent once the interpreter is up)
-    stdin:  g<seconds>\\n         go: run main.py; stop on your own after <seconds> if the host has not
+    stdin:  g<seconds> <n>\\n     go: run main.py; stop on your own after <seconds> if the host has not. n bytes of
+                                 files for /app follow (supervisor_files.py), 0 when the host mounted them
     stdout: <mark>A              acknowledged; main.py starts now. Then the program's stdin follows on stdin.
     stderr: <mark>E<cpu><mem>1   the program has ended: nothing of its stderr follows. Its CPU time in microseconds and
                                  its peak resident memory in bytes, 12 digits each (from wait4's rusage); 1: the
@@ -33,10 +35,11 @@ import sys
 MARK = b"\0" + sys.argv[1].encode()
 OUT_BYTES = int(sys.argv[2])
 PRELOAD = sys.argv[3] == "1"
+SENT_FILES = sys.argv[4] == "1"  # /app is an empty tmpfs, and the files come on stdin (a remote engine)
 SCRIPT = "/app/main.py"
-OUT = "/tmp/out"  # /app/out is a link to it: one tmpfs, /tmp, holds all the scratch space
-MAX_FILES = 1000
-MAX_NOTES = 20
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # in the container, supervisor_files.py comes first in this same source
+    from .supervisor_files import OUT, prepare_app, read_exactly, read_line, receive_files, send_files
 # matplotlib's backend here: the figures a program shows (plt.show()) or leaves open are saved as PNGs in /app/out.
 PLOTS = """
 import os
@@ -159,96 +162,6 @@ def execute_main():
     sys.exit(0)  # and the interpreter's own shutdown joins threads, runs atexit handlers, flushes output
 
 
-def read_line():
-    line = b""
-    while not line.endswith(b"\n"):
-        byte = os.read(0, 1)  # byte by byte: whatever follows the go line is the program's stdin, unread
-        if not byte:
-            os._exit(0)
-        line += byte
-    return line
-
-
-def read_exactly(size):
-    data = b""
-    while len(data) < size:
-        chunk = os.read(0, size - len(data))
-        if not chunk:
-            os._exit(0)
-        data += chunk
-    return data
-
-
-def send(data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(1, view) :]
-
-
-def send_files(seen=None):
-    """The regular files under OUT, walked through directory descriptors so that no link is ever followed.
-
-    With `seen` (a session's {path: (size, mtime)}), only files new or changed since the last call are sent.
-    """
-    import stat
-
-    notes, sent, room, left = [], 0, OUT_BYTES, 0
-    try:
-        top = os.open(OUT, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        top = None
-        notes.append("out/ is not a folder: nothing was returned")
-    folders = [(top, "")] if top is not None else []
-    while folders:
-        folder, prefix = folders.pop()
-        with os.scandir(folder) as entries:
-            found = sorted((entry.name, entry.stat(follow_symlinks=False)) for entry in entries)
-        for name, info in found:
-            path, mode = prefix + name, info.st_mode
-            if stat.S_ISDIR(mode):
-                try:
-                    folders.append((os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder), path + "/"))
-                except OSError:
-                    notes.append(f"{path!r}: not a folder any more")
-                continue
-            if not stat.S_ISREG(mode):
-                kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
-                notes.append(f"{path!r}: {kind}, not returned")
-                continue
-            if seen is not None:
-                if seen.get(path) == (info.st_size, info.st_mtime_ns):
-                    continue
-                seen[path] = (info.st_size, info.st_mtime_ns)
-            if sent == MAX_FILES:
-                left += 1
-                continue
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
-            except OSError:
-                notes.append(f"{path!r}: could not be opened")
-                continue
-            with open(fd, "rb") as file:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    notes.append(f"{path!r}: not a regular file, not returned")
-                    continue
-                data = file.read(room + 1)
-            if len(data) > room:
-                notes.append(f"{path!r}: over the scratch size, not returned")
-                continue
-            room -= len(data)
-            sent += 1
-            name_bytes = os.fsencode(path)
-            send(b"F" + len(name_bytes).to_bytes(4, "big") + name_bytes + len(data).to_bytes(8, "big") + data)
-        if folder is not None:
-            os.close(folder)
-    if left:
-        notes.append(f"{left} more files: over the limit of {MAX_FILES} files, not returned")
-    for note in notes[:MAX_NOTES] + ([f"and {len(notes) - MAX_NOTES} more"] if len(notes) > MAX_NOTES else []):
-        text = note.encode("utf-8", "replace")
-        send(b"S" + len(text).to_bytes(4, "big") + text)
-    send(b"Z")
-
-
 def preload():
     """Import the scientific stack now, in a warm container, so that the program finds it imported and warm."""
     for name in ("numpy", "pandas", "pandas.plotting._matplotlib", "matplotlib.pyplot"):
@@ -273,6 +186,8 @@ def main():
     sys.meta_path.append(Plots)
     if OUT_BYTES:
         os.mkdir(OUT, 0o700)
+    if SENT_FILES:
+        prepare_app(OUT_BYTES)
     if PRELOAD:
         preload()
     os.write(1, MARK + b"R")
@@ -283,14 +198,15 @@ def main():
         namespace["serve"](sys.modules[__name__])
     if not line.startswith(b"g"):
         os._exit(0)
-    deadline = float(line[1:])
+    deadline, size = line[1:].split()
+    receive_files(int(size))
     os.write(1, MARK + b"A")
     child = os.fork()
     if child == 0:
         run_main()
     import _signal  # type: ignore[import-not-found]  # loaded at start-up already; `signal` would import enum, 50 ms at half a CPU
 
-    _signal.alarm(max(1, int(deadline + 0.999)))  # a backstop: SIGALRM ends us, and the container with us
+    _signal.alarm(max(1, int(float(deadline) + 0.999)))  # a backstop: SIGALRM ends us, and the container with us
     _, status, usage = os.wait4(child, 0)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell and Docker report it
@@ -302,7 +218,7 @@ def main():
     os.write(2, MARK + b"E%012d%012d1" % (cpu, min(usage.ru_maxrss * 1024, 10**12 - 1)))  # ru_maxrss is in KiB
     os.write(1, MARK + b"E%03d" % (code & 0xFF))
     if OUT_BYTES:
-        send_files()
+        send_files(OUT_BYTES)
     os._exit(0)
 
 

@@ -1,8 +1,11 @@
 """The docker run argument list, read without Docker."""
 
+import json
+
 import pytest
 
 from safecode import Limits, build_args
+from safecode.endpoint import Endpoint
 
 pytestmark = pytest.mark.pure
 
@@ -82,6 +85,83 @@ def test_no_host_environment_and_no_shell():
 
 def test_no_writable_mounts_or_privileges():
     argv = args()
-    assert "--privileged" not in argv and "--tmpfs" not in argv
+    assert "--privileged" not in argv
     mounts = [value for flag, value in pairs(argv) if flag in ("-v", "--volume", "--mount")]
     assert mounts == ["/tmp/code:/app:ro"]
+    # gVisor would mount a writable /tmp of its own where nothing is: a read-only one is there under any runtime
+    assert [value for flag, value in pairs(argv) if flag == "--tmpfs"] == ["/tmp:ro,noexec,nosuid,nodev,size=4k,mode=0555"]
+
+
+def test_runtime_is_passed_and_gvisor_gets_room_for_its_own_tasks():
+    assert "--runtime" not in args()
+    runsc = args(endpoint=Endpoint(runtime="runsc"), limits=Limits(pids=10))
+    assert ("--runtime", "runsc") in pairs(runsc)
+    assert ("--pids-limit", "144") in pairs(runsc)  # 64 of gVisor's own tasks, 8 per process of the program's
+    assert ("--ulimit", "nproc=10:10") in pairs(runsc)
+    assert ("--pids-limit", "10") in pairs(args(endpoint=Endpoint(runtime="runc"), limits=Limits(pids=10)))
+
+
+def test_a_remote_engine_gets_the_code_in_a_tmpfs_only_the_user_may_write():
+    argv = build_args(None, name="n", uid=123456, limits=Limits(max_code=10, max_files=20), image="img:1",
+                      endpoint=Endpoint(host="ssh://me@box"))
+    assert argv[:4] == ["docker", "--host", "ssh://me@box", "run"]
+    assert not [value for flag, value in pairs(argv) if flag in ("-v", "--volume", "--mount")]
+    size = 10 + 20 + (1 << 20)
+    assert ("--tmpfs", f"/app:rw,noexec,nosuid,nodev,size={size},mode=0755,uid=123456,gid=123456") in pairs(argv)
+
+
+def test_podman_and_contexts():
+    argv = args(endpoint=Endpoint(engine="podman"))
+    assert argv[:2] == ["podman", "run"] and argv[-3] == "localhost/img:1"
+    assert args(endpoint=Endpoint(context="far"))[:4] == ["docker", "--context", "far", "run"]
+
+
+@pytest.mark.parametrize("image, named", [
+    ("img:1", "localhost/img:1"), ("me/img", "localhost/me/img"), ("localhost/img", "localhost/img"),
+    ("quay.io/me/img:2", "quay.io/me/img:2"), ("host:5000/img", "host:5000/img"),
+])
+def test_podman_names_images_built_here_localhost(image, named):
+    assert Endpoint(engine="podman").image_ref(image) == named
+    assert Endpoint().image_ref(image) == image
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"engine": "rkt"}, "engine must be one of docker, podman"),
+    ({"host": "box:2375"}, "host must be an engine address"),
+    ({"host": "ssh://a", "context": "b"}, "not both"),
+    ({"runtime": "runsc; rm -rf /"}, "runtime must be a name"),
+    ({"context": ""}, "context must be a name"),
+    ({"engine": "podman", "host": "ssh://a"}, "podman runs locally"),
+])
+def test_bad_endpoints_are_clear_errors(keywords, message):
+    with pytest.raises(ValueError, match=message):
+        Endpoint(**keywords)
+
+
+@pytest.mark.parametrize("host, local", [
+    ("unix:///var/run/docker.sock", True), ("ssh://me@box", False), ("tcp://127.0.0.1:2375", False),
+])
+def test_local_or_not_from_the_host(host, local):
+    assert Endpoint(host=host).local is local
+
+
+def test_local_or_not_from_the_environment_and_contexts(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    assert Endpoint().local
+    monkeypatch.setenv("DOCKER_HOST", "ssh://me@box")
+    assert not Endpoint().local
+    monkeypatch.delenv("DOCKER_HOST")
+    meta = tmp_path / "contexts" / "meta" / "abc"
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({"Name": "far", "Endpoints": {"docker": {"Host": "ssh://me@far"}}}))
+    assert not Endpoint(context="far").local
+    monkeypatch.setenv("DOCKER_CONTEXT", "far")
+    assert not Endpoint().local
+    monkeypatch.delenv("DOCKER_CONTEXT")
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "far"}))
+    assert not Endpoint().local
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "default"}))
+    assert Endpoint().local
+    assert not Endpoint(context="unknown").local  # unreadable: stdin delivery, which works everywhere
