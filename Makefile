@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PACKAGE := $(wildcard safecode/*.py) safecode/py.typed setup.cfg pyproject.toml
 
-.PHONY: demo test test-fast test-versions bench image doctor docker browser cleanup clean
+.PHONY: demo test test-fast test-versions bench image doctor docker engines browser cleanup clean
 
 # The tests run against safecode as pip installs it, so a file missing from the package fails them.
 $(VENV)/.installed: $(PACKAGE)
@@ -13,8 +13,11 @@ $(VENV)/.installed: $(PACKAGE)
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall .
 	touch $@
 
-docker:  ## a Docker Engine that answers (installs and starts one on our fresh machines)
+docker:  ## a Docker Engine that answers, with gVisor's runsc registered (installs and starts one on our fresh machines)
 	@scripts/ensure-docker
+
+engines:  ## podman and sshd, for the tests that run the sandbox on them (installed from Debian when we are root)
+	@scripts/ensure-engines
 
 image: docker  ## the sandbox image, built if missing (offline from Debian where no registry answers)
 	$(PYTHON) -m safecode image
@@ -29,7 +32,7 @@ demo: image  ## the web example on http://127.0.0.1:8000, with scratch space, an
 	  $$(docker image inspect $(SCIENTIFIC) >/dev/null 2>&1 && echo --image $(SCIENTIFIC) --timeout 30)
 
 # From tests/, so that the checkout's safecode/ is not on sys.path: the installed copy is the one tested.
-test: $(VENV)/.installed browser  ## without Docker (and not under CI=true) the Docker tests are skipped, not failed
+test: $(VENV)/.installed browser engines  ## without Docker (and not under CI=true) the Docker tests are skipped, not failed
 	@$(MAKE) --no-print-directory image || \
 	  { [ "$$CI" != true ] && echo "make test: no Docker Engine here: its tests will be skipped" >&2; }
 	cd tests && SAFECODE_TEST_INSTALLED=1 ../$(VPY) -m pytest

@@ -39,7 +39,7 @@ SENT_FILES = sys.argv[4] == "1"  # /app is an empty tmpfs, and the files come on
 SCRIPT = "/app/main.py"
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # in the container, supervisor_files.py comes first in this same source
-    from .supervisor_files import OUT, prepare_app, read_exactly, read_line, receive_files, send_files
+    from .supervisor_files import OUT, prepare_app, read_exactly, read_line, receive_files, send_files, whole_writes
 # matplotlib's backend here: the figures a program shows (plt.show()) or leaves open are saved as PNGs in /app/out.
 PLOTS = """
 import os
@@ -182,6 +182,7 @@ def preload():
 
 
 def main():
+    whole_writes()
     os.environ.setdefault("MPLBACKEND", "module://safecode_plots")
     sys.meta_path.append(Plots)
     if OUT_BYTES:

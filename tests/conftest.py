@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,7 +13,11 @@ import pytest
 
 import safecode
 from safecode import Sandbox, engine, ensure_image
+from safecode.endpoint import Endpoint
 from safecode.errors import SafecodeError
+from safecode.image import default_image
+from safecode.leftovers import stray_gvisor_processes
+from second_engine import SecondEngine
 
 
 ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
@@ -48,12 +53,17 @@ def _engine_answers():
         return False
 
 
+def _unavailable(what, how):
+    """Skip a test whose engine is not here; under CI=true, fail it: CI must test every engine for real."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what}, and under CI=true its tests must run")
+    pytest.skip(f"{what} ({how})")
+
+
 @pytest.fixture(scope="session")
 def _docker_session():
     if not _engine_answers():
-        if os.environ.get("CI") == "true":
-            pytest.fail("no Docker Engine answers, and under CI=true the Docker tests must run")
-        pytest.skip("no Docker Engine answers (run scripts/ensure-docker, or start Docker)")
+        _unavailable("no Docker Engine answers", "run scripts/ensure-docker, or start Docker")
     ensure_image()
     left = engine.ours()
     hint = "stop whatever runs safecode here (the demo?), or run 'python -m safecode cleanup'"
@@ -61,10 +71,10 @@ def _docker_session():
     assert not code_folders(), f"code folders were already there before the tests: {code_folders()}; {hint}"
 
 
-def wait_for_no_containers(seconds=5.0):
-    """Our containers still on the host after a removal that may still be in progress."""
+def wait_for_no_containers(seconds=5.0, endpoint=engine.LOCAL):
+    """Our containers still on the engine after a removal that may still be in progress."""
     deadline = time.monotonic() + seconds
-    while (left := engine.ours()) and time.monotonic() < deadline:
+    while (left := engine.ours(endpoint)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 
@@ -87,11 +97,16 @@ def code_folders():
     return sorted(pathlib.Path(tempfile.gettempdir()).glob("safecode-" + "[0-9a-f]" * 16 + "-*"))
 
 
-def assert_nothing_left():
-    left = wait_for_no_containers()
+def assert_nothing_left(endpoint=engine.LOCAL):
+    left = wait_for_no_containers(endpoint=endpoint)
     if left:
-        engine.remove(*left, attempts=1)
-    assert not left, f"containers left behind: {left}"
+        engine.remove(*left, attempts=1, endpoint=endpoint)
+    assert not left, f"containers left behind on {endpoint.describe()}: {left}"
+    if endpoint.runtime == "runsc":
+        deadline = time.monotonic() + 5
+        while (stray := stray_gvisor_processes(min_age=0)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not stray, f"gVisor processes left behind with no container: {stray}"
     deadline = time.monotonic() + 5  # teardowns off the caller's path may still be removing theirs
     while (folders := code_folders()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -123,11 +138,13 @@ class Runs:
 
     PER_RUN = ("stdin", "files", "timeout")
 
-    def __init__(self, kind):
+    def __init__(self, kind, where=None):
         self.kind = kind
+        self.where = where or {}  # the keywords that pick the engine and runtime: see `wall`
         self._sandboxes = []
 
     def execute(self, code, **options):
+        options = {**self.where, **options}
         if self.kind == "cold":
             return safecode.execute(textwrap.dedent(code), **options)
         sandbox, per_run = self._warm(options)
@@ -137,6 +154,7 @@ class Runs:
             self._done(sandbox)
 
     def stream(self, code, **options):
+        options = {**self.where, **options}
         if self.kind == "cold":
             return safecode.stream(textwrap.dedent(code), **options)
         sandbox, per_run = self._warm(options)
@@ -164,5 +182,64 @@ class Runs:
 def runs(request):
     """Each test that takes it runs twice: its programs cold, then warm (see Runs)."""
     made = Runs(request.param)
+    yield made
+    made.close()
+
+
+# Walls: the same runner tests under each runtime and engine safecode supports ------------------------------
+
+WALLS = ("runc", "runsc", "podman", "ssh")
+
+
+@pytest.fixture(scope="session")
+def runsc_wall(_docker_session):
+    if "runsc" not in engine.runtimes():
+        _unavailable("the Docker Engine has no runsc runtime", "run scripts/ensure-docker as root to register it")
+    return {"runtime": "runsc"}
+
+
+@pytest.fixture(scope="session")
+def podman_wall(_docker_session):
+    if not shutil.which("podman"):
+        _unavailable("podman is not installed", "apt-get install podman catatonit")
+    where = Endpoint(engine="podman")
+    ensure_image(endpoint=where)
+    assert not engine.ours(where), "safecode containers were already running in podman before the tests"
+    return {"engine": "podman"}
+
+
+@pytest.fixture(scope="session")
+def second_engine(_docker_session):
+    """A second Docker Engine, reached over ssh:// (second_engine.py); PATH reaches it for the whole session."""
+    try:
+        made = SecondEngine(default_image())
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        _unavailable(f"no second engine could be started: {error}", "run as root with openssh-server installed")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PATH", made.env_path)
+            yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture(scope="session")
+def ssh_wall(second_engine):
+    return {"host": second_engine.host}
+
+
+@pytest.fixture(params=WALLS)
+def wall(request, docker):
+    """The keywords that send a test's runs to one wall: runc (the engine's default), gVisor, podman, or a
+    remote engine over ssh://. Afterwards nothing of ours may be left there either."""
+    where = request.getfixturevalue(f"{request.param}_wall") if request.param != "runc" else {}
+    yield where
+    assert_nothing_left(Endpoint(**where))
+
+
+@pytest.fixture(params=["cold", "warm"])
+def wall_runs(request, wall):
+    """Runs (see `runs`) on each wall in turn."""
+    made = Runs(request.param, wall)
     yield made
     made.close()
