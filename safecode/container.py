@@ -62,6 +62,7 @@ class Container:
         self.image = image
         self.endpoint = endpoint
         self.out_bytes = limits.scratch_bytes
+        self.memory = limits.memory
         self.name = f"safecode-{uuid.uuid4().hex[:16]}"
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
@@ -109,7 +110,7 @@ class Container:
             pass
         stderr = self.drain(self.proc.stderr, 64 * 1024).decode("utf-8", "replace")
         self.stop()
-        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint)
+        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint, self.memory)
 
     def idle_ok(self):
         """A ready container that is still running and has said nothing since: fit to be handed a program."""
@@ -224,8 +225,8 @@ class Container:
         try:
             self.kill_client()
             if self.killed:
+                self.killed = False  # one attempt: an engine that does not answer is not asked twice
                 engine.remove(self.name, endpoint=self.endpoint)
-                self.killed = False
         finally:
             self._close()
 

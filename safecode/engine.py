@@ -10,6 +10,7 @@ from .endpoint import Endpoint
 from .errors import DockerError, DockerUnavailable, ImageNotFound
 
 LOCAL = Endpoint()
+REMOVE_TIMEOUT = 15  # seconds an engine has to remove a container before it counts as not answering
 
 START_HINT = (
     "start the Docker daemon (e.g. 'sudo systemctl start docker', or 'sudo scripts/ensure-docker' "
@@ -60,7 +61,7 @@ def _unreachable(stderr):
     return None
 
 
-def run_failure(returncode, stderr, argv, image, endpoint=LOCAL):
+def run_failure(returncode, stderr, argv, image, endpoint=LOCAL, memory="?"):
     """The error for a `docker run` whose container ended before safecode's supervisor was ready.
 
     Nothing of the program has run yet, so the failure is Docker's own: exit 125 (daemon or CLI error),
@@ -71,6 +72,10 @@ def run_failure(returncode, stderr, argv, image, endpoint=LOCAL):
     if endpoint.runtime and any(sign in stderr.lower() for sign in _NO_RUNTIME):
         return DockerError(returncode, f"the engine has no runtime {endpoint.runtime!r}; it has: "
                                        f"{', '.join(runtimes(endpoint)) or 'none it would name'}", argv)
+    if returncode == 137 or "exit status 137" in stderr:
+        wall = "gVisor and the interpreter" if endpoint.runtime == "runsc" else "the interpreter"
+        return DockerError(returncode, f"the sandbox ran out of memory before its program could start: {memory} is "
+                                       f"too little for {wall}; give it more memory", argv)
     reason = stderr or "the sandbox container ended before it was ready"
     return _unreachable(stderr) or DockerError(returncode, reason, argv)
 
@@ -92,7 +97,7 @@ def remove(*names, attempts=3, endpoint=LOCAL):
     for attempt in range(attempts):
         if not pending:
             return
-        proc = docker("rm", "--force", *pending, endpoint=endpoint)
+        proc = docker("rm", "--force", *pending, endpoint=endpoint, timeout=REMOVE_TIMEOUT)
         pending = [name for name in pending if f"No such container: {name}" in proc.stderr
                    or "no such container" in proc.stderr.lower() and name in proc.stderr]
         if pending and attempt + 1 < attempts:

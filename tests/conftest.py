@@ -87,9 +87,10 @@ def wait_ready(sandbox, count=1, seconds=30):
         time.sleep(0.02)
 
 
-def container_exists(container_id):
+def container_exists(container_id, endpoint=engine.LOCAL):
     """True while a container with this id (or id prefix, such as a program's hostname) exists."""
-    return bool(engine.docker("ps", "--all", "--quiet", "--filter", f"id={container_id}").stdout.strip())
+    return bool(engine.docker("ps", "--all", "--quiet", "--filter", f"id={container_id}",
+                              endpoint=endpoint).stdout.strip())
 
 
 def code_folders():
@@ -228,13 +229,22 @@ def ssh_wall(second_engine):
     return {"host": second_engine.host}
 
 
+# The two ways code reaches /app: a local engine's read-only mount, a remote engine's stdin.
+DELIVERIES = ("runc", "ssh")
+
+
+def on_wall(request, name):
+    """The keywords that send runs to the wall `name`; afterwards nothing of ours may be left there either."""
+    where = request.getfixturevalue(f"{name}_wall") if name != "runc" else {}
+    yield where
+    assert_nothing_left(Endpoint(**where))
+
+
 @pytest.fixture(params=WALLS)
 def wall(request, docker):
     """The keywords that send a test's runs to one wall: runc (the engine's default), gVisor, podman, or a
-    remote engine over ssh://. Afterwards nothing of ours may be left there either."""
-    where = request.getfixturevalue(f"{request.param}_wall") if request.param != "runc" else {}
-    yield where
-    assert_nothing_left(Endpoint(**where))
+    remote engine over ssh://. A test module may narrow the list by defining its own `wall` (e.g. DELIVERIES)."""
+    yield from on_wall(request, request.param)
 
 
 @pytest.fixture(params=["cold", "warm"])

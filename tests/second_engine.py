@@ -118,6 +118,10 @@ class SecondEngine:
         """Freeze the second dockerd: it accepts nothing more until thawed (close() thaws and stops it)."""
         os.kill(self._dockerd.pid, signal.SIGSTOP)
 
+    def answer_again(self):
+        """Thaw a frozen dockerd."""
+        os.kill(self._dockerd.pid, signal.SIGCONT)
+
     def close(self):
         """Remove its containers, stop both daemons and the SSH master, and remove every file."""
         if hasattr(self, "_dockerd") and self._dockerd.poll() is None:

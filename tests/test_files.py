@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import wait_ready
+from conftest import DELIVERIES, on_wall, wait_ready
 from safecode import InvalidFile, SafecodeError, Sandbox, execute
 from safecode.files import MAX_FILES, write_tree
 
@@ -73,10 +73,16 @@ def docker(test):
     return pytest.mark.docker(pytest.mark.usefixtures("docker")(test))
 
 
+@pytest.fixture(params=DELIVERIES)
+def wall(request, docker):
+    """Files reach /app through a mounted folder (local engine) or through stdin (remote engine): test both."""
+    yield from on_wall(request, request.param)
+
+
 @pytest.fixture
-def run(runs):
-    """execute() with 16m of scratch unless told otherwise, cold and warm."""
-    return lambda code, **options: runs.execute(code, **{"scratch": "16m", **options})
+def run(wall_runs):
+    """execute() with 16m of scratch unless told otherwise, cold and warm, on a local and a remote engine."""
+    return lambda code, **options: wall_runs.execute(code, **{"scratch": "16m", **options})
 
 
 @docker

@@ -6,19 +6,28 @@ import time
 
 import pytest
 
-from conftest import caller_process, container_exists, end_process, wait_for_no_containers, wait_ready
+from conftest import DELIVERIES, caller_process, container_exists, end_process, on_wall, wait_for_no_containers, wait_ready
 from safecode import Output, Result, Sandbox, SessionEnded, session
+from safecode.endpoint import Endpoint
 from safecode.leftovers import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
 
+@pytest.fixture(params=DELIVERIES)
+def wall(request, docker):
+    """A cell's files reach /app through a mounted folder (local engine) or through stdin (remote engine)."""
+    yield from on_wall(request, request.param)
+
+
 @pytest.fixture(params=["cold", "warm"])
-def open_session(request):
-    """A session of its own sandbox (cold), or one taken from a pool with a ready container (warm)."""
+def open_session(request, wall):
+    """A session of its own sandbox (cold), or one taken from a pool with a ready container (warm), on a local and
+    on a remote engine; `open_session.endpoint` is where its containers are."""
     sandboxes, sessions = [], []
 
     def start(**options):
+        options = {**wall, **options}
         if request.param == "cold":
             made = session(**options)
         else:
@@ -31,6 +40,7 @@ def open_session(request):
         sessions.append(made)
         return made
 
+    start.endpoint = Endpoint(**wall)
     yield start
     for each in sessions:
         each.close()
@@ -98,7 +108,7 @@ def test_a_cell_that_ignores_the_interrupt_ends_the_session(open_session):
     took = time.monotonic() - started
     assert result.timed_out and result.session_ended and not live.alive
     assert 1 <= took < 1 + 1 + 1.5  # its limit, the grace second, and Docker's word
-    assert not container_exists(host)
+    assert not container_exists(host, open_session.endpoint)
     with pytest.raises(SessionEnded):
         live.execute("print(1)")
 
@@ -123,7 +133,7 @@ def test_idle_sessions_end_by_themselves(open_session):
     live = open_session(idle=1)
     host = host_of(live)
     deadline = time.monotonic() + 10
-    while container_exists(host):
+    while container_exists(host, open_session.endpoint):
         assert time.monotonic() < deadline, "the idle session went on"
         time.sleep(0.2)
     assert not live.alive
@@ -142,7 +152,7 @@ def test_leaving_a_cell_early_ends_the_session_and_its_container(open_session):
     host = host_of(live)
     with live.stream("import time\nprint('on', flush=True)\nwhile True: time.sleep(0.05)") as run:
         assert isinstance(next(run), Output)
-    assert not live.alive and not container_exists(host)
+    assert not live.alive and not container_exists(host, open_session.endpoint)
 
 
 def test_close_and_garbage_collection_remove_the_container():
