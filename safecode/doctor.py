@@ -34,13 +34,15 @@ caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff
 print("root" if os.getuid() == 0 else "user", "caps" if any(int(c, 16) for c in caps) else "nocaps")
 """
 _MEMORY = "x = bytearray(512 * 1024 * 1024)\nprint('allocated')"
+GVISOR_RELEASE = "4.4.0"  # the kernel release gVisor tells its programs
 _FILTERS = """
+import platform
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 try:
     label = open("/proc/self/attr/current").read().strip("\\0\\n ") or "none"
 except OSError:
     label = "none"
-print(status["Seccomp"].strip(), label)
+print(platform.release(), status["Seccomp"].strip(), label)
 """
 _PROCESSES = """
 import threading, time
@@ -55,51 +57,84 @@ print("capped" if count < 1000 else "uncapped")
 """
 
 
-def _check_cli():
-    if not shutil.which("docker"):
-        return False, engine.NO_CLI
-    proc = engine.docker("--version", timeout=10)
+def _like(sandbox, **limits):
+    """A sandbox on the same engine, runtime and image as `sandbox`, with `limits` of its own."""
+    where = sandbox.endpoint
+    return Sandbox(image=sandbox.image, engine=where.engine, host=where.host, context=where.context,
+                   runtime=where.runtime, **limits)
+
+
+def _check_cli(sandbox):
+    where = sandbox.endpoint
+    if not shutil.which(where.engine):
+        return False, engine.no_cli(where)
+    proc = engine.docker("--version", timeout=10, endpoint=where)
     return proc.returncode == 0, proc.stdout.strip() or proc.stderr.strip()
 
 
-def _check_daemon():
-    proc = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10)
+def _check_daemon(sandbox):
+    where = sandbox.endpoint
+    proc = engine.docker("version", "--format", "{{.Server.Version}}", timeout=20, endpoint=where)
     if proc.returncode:
         return False, proc.stderr.strip()
-    return True, f"Docker Engine {proc.stdout.strip()}"
+    how = "its read-only mount" if where.local else "stdin (it cannot see this machine's folders)"
+    return True, f"{where.describe()}, engine {proc.stdout.strip()}; code reaches /app through {how}"
 
 
 def _check_engine(sandbox):
-    proc = engine.docker("info", "--format", "{{json .}}", timeout=20)
+    where = sandbox.endpoint
+    proc = engine.docker("info", "--format", "{{json .}}", timeout=20, endpoint=where)
     if proc.returncode:
         return False, proc.stderr.strip()
     info = json.loads(proc.stdout)
-    default = info.get("DefaultRuntime", "?")
-    runtimes = ", ".join(name + (" (default)" if name == default else "") for name in sorted(info.get("Runtimes", {})))
-    security = ", ".join(option.replace("name=", "") for option in info.get("SecurityOptions") or []) or "none"
-    return True, f"runtimes: {runtimes}; security options: {security}"
+    if where.engine == "podman":
+        host = info.get("host", {})
+        security = host.get("security", {})
+        options = [name for name, on in (("seccomp", security.get("seccompEnabled")),
+                                         ("apparmor", security.get("apparmorEnabled")),
+                                         ("selinux", security.get("selinuxEnabled"))) if on]
+        default, names = host.get("ociRuntime", {}).get("name", "?"), engine.runtimes(where)
+    else:
+        options = [option.replace("name=", "") for option in info.get("SecurityOptions") or []]
+        default, names = info.get("DefaultRuntime", "?"), sorted(info.get("Runtimes", {}))
+    runtimes = ", ".join(name + (" (default)" if name == default else "") for name in names)
+    chosen = where.runtime or default
+    if chosen not in names and where.runtime:
+        return False, f"no runtime {chosen!r} here; it has: {runtimes}"
+    return True, (f"runs sandboxes with {chosen}; runtimes: {runtimes}; security options: {', '.join(options) or 'none'}"
+                  f"; {_PIDS_MEANING['runsc' if chosen == 'runsc' else 'runc']}")
+
+
+_PIDS_MEANING = {
+    "runc": "the process limit counts the program's processes and threads (the container's pids cgroup)",
+    "runsc": "the process limit counts the program's processes and threads inside gVisor (their nproc limit); the "
+             "container's pids cgroup counts gVisor's own host tasks, capped apart (past it the sandbox gives up)",
+}
 
 
 def _check_filters(sandbox):
-    """The engine's word is not proof: look from inside a sandbox at its seccomp mode and AppArmor label."""
-    result = Sandbox(image=sandbox.image).execute(_FILTERS)
-    mode, _, label = result.stdout.strip().partition(" ")
+    """The engine's word is not proof: look from inside a sandbox at its kernel, seccomp mode and AppArmor label."""
+    result = _like(sandbox).execute(_FILTERS)
+    release, mode, label = (result.stdout.split() + ["?", "?", "?"])[:3]
+    if release == GVISOR_RELEASE:  # gVisor's kernel answers the program's system calls; the host's never sees them
+        return True, "the program runs on gVisor's kernel (a second wall, in user space), not the host's"
     if mode != "2":
-        return False, f"no seccomp filter in the sandbox (Seccomp: {mode or '?'}) {result.stderr.strip()[-200:]}"
+        return False, f"no seccomp filter in the sandbox (Seccomp: {mode}) {result.stderr.strip()[-200:]}"
     apparmor = "no AppArmor profile" if label in ("none", "unconfined") else f"AppArmor profile {label}"
-    return True, f"seccomp filter active (mode 2); {apparmor}"
+    return True, f"host kernel {release}; seccomp filter active (mode 2); {apparmor}"
 
 
 def _check_image(sandbox):
-    if engine.image_exists(sandbox.image):
-        others = [name for name in built() if name != sandbox.image]
+    if engine.image_exists(sandbox.image, sandbox.endpoint):
+        others = [name for name in built() if name != sandbox.image] if sandbox.endpoint == engine.LOCAL else []
         return True, sandbox.image + (f" (also built: {', '.join(others)})" if others else "")
-    return False, f"{sandbox.image} is missing: build it with 'python -m safecode image --image {sandbox.image}'"
+    return False, (f"{sandbox.image} is missing: make it with 'python -m safecode image --image {sandbox.image}'"
+                   " (for another engine, with the same --engine/--host/--context: it is built here and copied)")
 
 
 def _probe(code, expected, **limits):
     def check(sandbox):
-        result = Sandbox(image=sandbox.image, **limits).execute(code)
+        result = _like(sandbox, **limits).execute(code)
         got = result.stdout.strip()
         if got == expected:
             return True, got
@@ -109,31 +144,31 @@ def _probe(code, expected, **limits):
 
 
 def _check_memory(sandbox):
-    result = Sandbox(image=sandbox.image, memory="64m").execute(_MEMORY)
+    result = _like(sandbox, memory="64m").execute(_MEMORY)
     if result.oom_killed:
         return True, "512 MiB in a 64m sandbox: killed by the OOM killer"
     return False, f"512 MiB allocated in a 64m sandbox ({result.status}) {result.stdout.strip()}"
 
 
 def _check_timeout(sandbox):
-    before = set(engine.ours())
-    result = Sandbox(image=sandbox.image, timeout=1).execute("while True: pass")
-    left = set(engine.ours()) - before
+    before = set(engine.ours(sandbox.endpoint))
+    result = _like(sandbox, timeout=1).execute("while True: pass")
+    left = set(engine.ours(sandbox.endpoint)) - before
     if result.timed_out and not left:
         return True, f"stopped after {result.duration:.1f} s and removed"
     return False, f"timed_out={result.timed_out}, containers left: {sorted(left)}"
 
 
 CHECKS = [
-    ("docker CLI", lambda sandbox: _check_cli()),
-    ("Docker daemon", lambda sandbox: _check_daemon()),
-    ("engine", _check_engine),
+    ("engine CLI", _check_cli),
+    ("engine", _check_daemon),
+    ("runtimes and security", _check_engine),
     ("sandbox image", _check_image),
     ("hello run", _probe("print('hello')", "hello")),
     ("network blocked", _probe(_NETWORK, "blocked")),
     ("filesystem read-only (/, /tmp, /app, /dev/shm)", _probe(_READ_ONLY, "read-only")),
     ("not root, no capabilities", _probe(_IDENTITY, "user nocaps")),
-    ("system call filter (seccomp), AppArmor", _check_filters),
+    ("kernel, system call filter (seccomp), AppArmor", _check_filters),
     ("memory limit enforced", _check_memory),
     ("process limit enforced", _probe(_PROCESSES, "capped")),
     ("timed-out container gone", _check_timeout),
@@ -151,7 +186,7 @@ def doctor(sandbox=None, *, out=print):
             ok, detail = False, str(error)
         failed += not ok
         out(f"[{'ok' if ok else 'FAIL'}] {title}: {detail}")
-        if not ok and title in ("docker CLI", "Docker daemon", "sandbox image"):
+        if not ok and title in ("engine CLI", "engine", "runtimes and security", "sandbox image"):
             break  # nothing further can run
     verdict = "all checks passed: the sandbox holds" if not failed else f"{failed} check(s) failed"
     out(verdict)

@@ -165,12 +165,32 @@ def test_doctor_passes_on_this_host():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout and "FAIL" not in proc.stdout
     assert proc.stdout.count("[ok]") == 12
-    assert "runc (default)" in proc.stdout and "seccomp filter active (mode 2)" in proc.stdout
+    assert "runs sandboxes with runc" in proc.stdout and "runc (default)" in proc.stdout
+    assert "seccomp filter active (mode 2)" in proc.stdout and "through its read-only mount" in proc.stdout
+    assert "counts the program's processes and threads (the container's pids cgroup)" in proc.stdout
 
 
-def test_doctor_fails_without_a_daemon():
+def test_doctor_under_gvisor_proves_its_kernel_and_says_what_the_process_limit_means(runsc_wall):
+    proc = safecode("doctor", "--runtime", "runsc")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("[ok]") == 12 and "runs sandboxes with runsc" in proc.stdout
+    assert "the program runs on gVisor's kernel" in proc.stdout
+    assert "the container's pids cgroup counts gVisor's own host tasks" in proc.stdout
+
+
+def test_doctor_on_podman_and_on_a_remote_engine(podman_wall, ssh_wall):
+    podman = safecode("doctor", "--engine", "podman")
+    assert podman.returncode == 0 and "podman, engine 4" in podman.stdout, podman.stdout + podman.stderr
+    remote = safecode("doctor", "--host", ssh_wall["host"])
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert "code reaches /app through stdin" in remote.stdout and remote.stdout.count("[ok]") == 12
+
+
+def test_doctor_fails_without_a_daemon_or_with_an_unknown_runtime():
     proc = safecode("doctor", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
-    assert proc.returncode == 1 and "[FAIL] Docker daemon" in proc.stdout
+    assert proc.returncode == 1 and "[FAIL] engine:" in proc.stdout
+    proc = safecode("doctor", "--runtime", "nosuch")
+    assert proc.returncode == 1 and "no runtime 'nosuch' here; it has:" in proc.stdout and "runsc" in proc.stdout
 
 
 def test_image_is_present_and_cleanup_removes_ours():

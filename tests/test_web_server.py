@@ -13,6 +13,7 @@ import pytest
 
 from conftest import assert_nothing_left, container_exists
 from safecode import engine
+from safecode.endpoint import Endpoint
 
 ENDLESS = "import socket, time\nprint(socket.gethostname(), end='', flush=True)\nwhile True: time.sleep(0.1)\n"
 SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
@@ -127,6 +128,21 @@ def test_runs_are_warm_by_default(server):
     assert server.run({"code": "print('warm')"})[2]["output"] == "warm\n"
     after = json.loads(server.request("GET", "/health")[2])
     assert before["warm"] == 4 and after["runs"]["warm"] == before["runs"]["warm"] + 1
+
+
+@pytest.mark.parametrize("wall", ["runsc", "podman", "ssh"])
+def test_the_server_runs_on_each_wall(request, wall):
+    where = request.getfixturevalue(f"{wall}_wall")
+    flags = {"runtime": "--runtime", "engine": "--engine", "host": "--engine-host"}
+    server = Server("--warm", "1", *(arg for key, value in where.items() for arg in (flags[key], value)))
+    try:
+        health = json.loads(server.request("GET", "/health")[2])
+        assert health["ready"] and health["engine"] == Endpoint(**where).describe()
+        answer = server.run({"code": "import platform; print(platform.release())"})[2]
+        assert answer["success"] and (answer["output"] == "4.4.0\n") == (wall == "runsc")
+    finally:
+        assert "Traceback" not in server.stop()
+    assert_nothing_left(Endpoint(**where))
 
 
 def test_cold_when_asked():

@@ -107,10 +107,12 @@ class App:
         report = {"docker": False, "image": False, "auth": self.token is not None, "max_runs": self.gate.slots,
                   "max_timeout": limits.timeout, "warm": self.sandbox.warm, "runs": self.sandbox.stats(),
                   "image_name": self.sandbox.image, "memory": limits.memory, "scratch": limits.scratch,
-                  "max_files": limits.max_files}
+                  "max_files": limits.max_files, "engine": self.sandbox.endpoint.describe()}
+        where = self.sandbox.endpoint
         try:
-            report["docker"] = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0
-            report["image"] = report["docker"] and engine.image_exists(self.sandbox.image)
+            report["docker"] = engine.docker("version", "--format", "{{.Server.Version}}", timeout=10,
+                                             endpoint=where).returncode == 0
+            report["image"] = report["docker"] and engine.image_exists(self.sandbox.image, where)
         except SafecodeError as error:
             report["error"] = str(error)
         report["ready"] = report["docker"] and report["image"]

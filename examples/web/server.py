@@ -30,6 +30,7 @@ from app import MAX_CODE, MAX_FILES, MAX_SESSIONS, MAX_TIMEOUT, App  # noqa: E40
 from messages import MAX_BODY  # noqa: E402,F401  (for the tests)
 from safecode import Limits, Sandbox  # noqa: E402
 from safecode.image import SCIENTIFIC_MEMORY, default_image, default_memory  # noqa: E402
+from safecode.endpoint import ENGINES  # noqa: E402
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -97,6 +98,13 @@ def main(argv=None):
     parser.add_argument("--scratch", default=None, metavar="SIZE",
                         help="writable space of each run at /tmp and /app/out, whose files come back, e.g. 16m "
                              "(default: nothing writable, as the seeds' safety examples expect)")
+    parser.add_argument("--runtime", help="the engine's OCI runtime for every run, e.g. runsc for gVisor "
+                                          "(default: the engine's own)")
+    parser.add_argument("--engine", choices=ENGINES, default="docker", help="the container CLI (default docker)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--engine-host", metavar="URL",
+                       help="a Docker engine elsewhere for the runs, e.g. ssh://user@box (default: DOCKER_HOST)")
+    where.add_argument("--context", help="a Docker context for the runs (default: DOCKER_CONTEXT, the current one)")
     args = parser.parse_args(argv)
 
     if not is_loopback(args.host):
@@ -110,8 +118,8 @@ def main(argv=None):
         image = args.image or default_image()
         sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE, max_files=MAX_FILES, image=image,
                           memory=args.memory or default_memory(image),
-                          scratch=args.scratch,
-                          warm=args.max_runs if args.warm is None else args.warm)
+                          scratch=args.scratch, runtime=args.runtime, engine=args.engine, host=args.engine_host,
+                          context=args.context, warm=args.max_runs if args.warm is None else args.warm)
     except ValueError as error:
         parser.error(str(error))
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
@@ -126,7 +134,8 @@ def main(argv=None):
     shown = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
     with sandbox, server:
         print(f"safecode web: serving http://{shown}:{server.server_port}/ "
-              f"({sandbox.image}, {sandbox.warm} warm containers; Ctrl-C stops)", flush=True)
+              f"({sandbox.image} on {sandbox.endpoint.describe()}, {sandbox.warm} warm containers; Ctrl-C stops)",
+              flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
