@@ -20,6 +20,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from safecode import Output, Sandbox, build_args, engine, image  # noqa: E402
+from safecode.endpoint import Endpoint  # noqa: E402
+from safecode.errors import SafecodeError  # noqa: E402
 from safecode.container import UID_BASE  # noqa: E402
 
 CODE = "print(2+2)"
@@ -151,6 +153,64 @@ def cells(samples):
     return times
 
 
+def walls(samples):
+    """Each wall cold and warm (a pool of 1, refilled before each), interleaved: latencies in seconds by name.
+
+    runc and gVisor on the local engine, podman, and a second engine over ssh:// (tests/second_engine.py; needs
+    root), its cold runs with and without SSH connection reuse. A wall that is not here is left out, and said so.
+    """
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from second_engine import SecondEngine
+
+    found, missing, remote = {"runc": {}}, [], None
+    if "runsc" in engine.runtimes():
+        found["gVisor (runsc)"] = {"runtime": "runsc"}
+    else:
+        missing.append("gVisor: the engine has no runsc (scripts/ensure-docker registers it)")
+    try:
+        image.ensure_image(endpoint=Endpoint(engine="podman"))
+        found["podman"] = {"engine": "podman"}
+    except SafecodeError as error:
+        missing.append(f"podman: {error}")
+    try:
+        remote = SecondEngine(image.default_image())
+        found["ssh://"] = {"host": remote.host}
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        missing.append(f"ssh://: {error}")
+    times = {}
+    path = os.environ["PATH"]
+    try:
+        if remote:
+            os.environ["PATH"] = remote.env_path
+        boxes = {name: (Sandbox(**where), Sandbox(warm=1, **where)) for name, where in found.items()}
+        try:
+            for _ in range(samples):
+                for name, (cold, warm) in boxes.items():
+                    refilled(warm, wait=60)
+                    times.setdefault(f"{name} warm", []).append(timed(runner(warm)))
+                    times.setdefault(f"{name} cold", []).append(timed(runner(cold)))
+                    if name == "ssh://":
+                        os.environ["PATH"] = remote.env_path_no_reuse
+                        times.setdefault("ssh:// cold, no reuse", []).append(timed(runner(cold)))
+                        os.environ["PATH"] = remote.env_path
+        finally:
+            for _, warm in boxes.values():
+                warm.close()
+    finally:
+        os.environ["PATH"] = path
+        if remote:
+            remote.close()
+    return times, missing
+
+
+def runner(box):
+    def run():
+        result = box.execute(CODE)
+        assert result.stdout == "4\n", result
+
+    return run
+
+
 def ms(seconds):
     return f"{seconds * 1000:8.1f}"
 
@@ -160,17 +220,11 @@ def main():
     parser.add_argument("--samples", type=int, default=30, help="idle and first-output samples of each (default 30)")
     parser.add_argument("--calls", type=int, default=40, help="calls per sustained round (default 40)")
     parser.add_argument("--charts", type=int, default=8, help="scientific samples of each (default 8)")
+    parser.add_argument("--walls", type=int, default=12, help="samples of each wall, cold and warm (default 12)")
     args = parser.parse_args()
 
     sandbox = Sandbox()
     warm = Sandbox(warm=POOL)
-
-    def runner(box):
-        def run():
-            result = box.execute(CODE)
-            assert result.stdout == "4\n", result
-
-        return run
 
     with tempfile.TemporaryDirectory(prefix="safecode-bench-") as code_dir:
         os.chmod(code_dir, 0o755)
@@ -238,6 +292,16 @@ def main():
         median = statistics.median(samples)
         print(f"{name:16} {ms(median)} {ms(percentile(samples, 0.9))} "
               f"{median / statistics.median(cell['warm execute']):7.2f}")
+
+    wall, missing = walls(args.walls)
+    print(f"\nWalls: {CODE}, each wall cold and warm (a pool of 1, refilled), {args.walls} interleaved samples each")
+    print(f"{'':24} {'median ms':>9} {'p90 ms':>8} {'vs runc cold':>12}")
+    base = statistics.median(wall["runc cold"])
+    for name, samples in wall.items():
+        median = statistics.median(samples)
+        print(f"{name:24} {ms(median)} {ms(percentile(samples, 0.9))} {median / base:12.2f}")
+    for line in missing:
+        print(f"left out: {line}")
 
     if not engine.image_exists(SCIENTIFIC):
         print(f"\nScientific: skipped, {SCIENTIFIC} is not built (python -m safecode image --image {SCIENTIFIC})")

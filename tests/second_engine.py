@@ -90,12 +90,15 @@ class SecondEngine:
                 "  StrictHostKeyChecking yes\n  BatchMode yes\n"
                 f"  ControlMaster auto\n  ControlPath {self.path('cm-%C')}\n  ControlPersist 120\n"
             )
-        os.makedirs(self.path("bin"))
-        with open(self.path("bin/ssh"), "w") as file:
-            file.write(f'#!/bin/sh\nexec /usr/bin/ssh -F {self.path("ssh_config")} "$@"\n')
-        os.chmod(self.path("bin/ssh"), 0o755)
+        for folder, options in (("bin", ""), ("bin-no-reuse", " -o ControlMaster=no -o ControlPath=none")):
+            os.makedirs(self.path(folder))
+            with open(self.path(f"{folder}/ssh"), "w") as file:
+                file.write(f'#!/bin/sh\nexec /usr/bin/ssh -F {self.path("ssh_config")}{options} "$@"\n')
+            os.chmod(self.path(f"{folder}/ssh"), 0o755)
         self.host = f"ssh://root@127.0.0.1:{self.port}"
         self.env_path = self.path("bin") + os.pathsep + os.environ.get("PATH", "")
+        # the same, but every ssh connection made anew (for the bench: what connection reuse saves)
+        self.env_path_no_reuse = self.path("bin-no-reuse") + os.pathsep + os.environ.get("PATH", "")
         deadline = time.monotonic() + 20
         while self.docker("info").returncode:
             if self._sshd.poll() is not None or time.monotonic() > deadline:
