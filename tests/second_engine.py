@@ -1,6 +1,6 @@
 """A second Docker Engine reached over ssh://, on this machine: what the tests and the bench call a remote engine.
 
-A `dockerd` of its own (socket, data root, exec root, pid file, no bridge, no iptables) and an `sshd` bound to
+A `dockerd` of its own (socket, data root, exec root, pid file, no bridge, no iptables, its own network namespace) and an `sshd` bound to
 127.0.0.1 with keys made for it alone, whose sessions find that dockerd through SetEnv DOCKER_HOST. The Docker CLI
 reaches it with `-H ssh://root@127.0.0.1:PORT`; its `ssh` is given the keys and connection reuse (ControlMaster) by
 a wrapper first on PATH, as a user's ~/.ssh/config would. Everything is stopped and removed on close: containers,
@@ -51,8 +51,10 @@ class SecondEngine:
         with open(self.path("daemon.json"), "w") as file:
             file.write('{"log-driver": "json-file", "log-opts": {"max-size": "1m", "max-file": "2"}}\n')
         log = open(self.path("dockerd.log"), "wb")
+        # In a network namespace of its own: a dockerd without a bridge deletes the host's docker0 at start, which
+        # would cut the first engine's bridge network (docker build uses it). Its socket is a file: reachable still.
         self._dockerd = subprocess.Popen(
-            ["dockerd", "--config-file", self.path("daemon.json"), "--host", self.socket,
+            ["unshare", "--net", "--", "dockerd", "--config-file", self.path("daemon.json"), "--host", self.socket,
              "--data-root", self.path("data"), "--exec-root", self.path("x"), "--pidfile", self.path("docker.pid"),
              "--bridge=none", "--iptables=false"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,

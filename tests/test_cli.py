@@ -252,7 +252,7 @@ def test_cleanup_command_removes_containers_and_stale_folders(tmp_path):
     stale.mkdir()
     os.utime(stale, (0, 0))
     proc = safecode("cleanup", env={"TMPDIR": str(tmp_path)})
-    assert proc.returncode == 0 and "removed 0 container(s) and 1 stale code folder(s)" in proc.stdout
+    assert proc.returncode == 0 and "removed 0 container(s) from docker\nremoved 1 stale code folder(s)" in proc.stdout
     assert not stale.exists()
 
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import assert_nothing_left, container_exists
+from conftest import assert_nothing_left, container_exists, wait_for_no_containers
 from safecode import engine
 from safecode.endpoint import Endpoint
 
@@ -142,7 +142,8 @@ def test_the_server_runs_on_each_wall(request, wall):
         assert answer["success"] and (answer["output"] == "4.4.0\n") == (wall == "runsc")
     finally:
         assert "Traceback" not in server.stop()
-    assert_nothing_left(Endpoint(**where))
+    if "runtime" not in where:  # podman, the second engine; Docker's own is checked once the module's server stops
+        assert not wait_for_no_containers(endpoint=Endpoint(**where))
 
 
 def test_cold_when_asked():
