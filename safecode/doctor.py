@@ -1,5 +1,6 @@
 """`python -m safecode doctor`: check on the real host that Docker answers and the sandbox really holds."""
 
+import dataclasses
 import json
 import shutil
 
@@ -59,9 +60,7 @@ print("capped" if count < 1000 else "uncapped")
 
 def _like(sandbox, **limits):
     """A sandbox on the same engine, runtime and image as `sandbox`, with `limits` of its own."""
-    where = sandbox.endpoint
-    return Sandbox(image=sandbox.image, engine=where.engine, host=where.host, context=where.context,
-                   runtime=where.runtime, **limits)
+    return Sandbox(image=sandbox.image, **dataclasses.asdict(sandbox.endpoint), **limits)
 
 
 def _check_cli(sandbox):

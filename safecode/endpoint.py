@@ -77,7 +77,7 @@ class Endpoint:
         return f"localhost/{image}"
 
     def describe(self) -> str:
-        """A short human name: 'docker', 'docker over ssh://me@box (runsc)', 'podman'."""
+        """A short human name: 'docker', 'docker at ssh://me@box (runsc)', 'podman'."""
         where = f" at {self.host}" if self.host else f" in context {self.context}" if self.context else ""
         return f"{self.engine}{where}" + (f" ({self.runtime})" if self.runtime else "")
 

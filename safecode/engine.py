@@ -1,4 +1,5 @@
-"""Talking to Docker through its CLI for everything but the hot path, and reading Docker's own failures."""
+"""Talking to the engine through its CLI (docker, or podman) for everything but the hot path, and reading the
+engine's own failures."""
 
 import json
 import shutil
@@ -16,7 +17,11 @@ START_HINT = (
     "start the Docker daemon (e.g. 'sudo systemctl start docker', or 'sudo scripts/ensure-docker' "
     "in a safecode checkout) or point DOCKER_HOST at one"
 )
-
+_UNREACHABLE = (
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "permission denied while trying to connect",
+)
 _NO_RUNTIME = ("unknown runtime specified", "unknown or invalid runtime name", "runtime not found")
 
 
@@ -24,12 +29,6 @@ def no_cli(endpoint):
     """What to say when the engine's command is not installed."""
     package = "podman" if endpoint.engine == "podman" else "docker.io"
     return f"the '{endpoint.engine}' command was not found; install it (e.g. 'apt-get install {package}')"
-
-_UNREACHABLE = (
-    "Cannot connect to the Docker daemon",
-    "error during connect",
-    "permission denied while trying to connect",
-)
 
 
 def docker(*args, timeout=30, input=None, endpoint=LOCAL):
@@ -114,4 +113,5 @@ def ours(endpoint=LOCAL):
 
 def image_exists(image, endpoint=LOCAL):
     """True when `image` is on the engine."""
-    return docker("image", "inspect", "--format", "{{.Id}}", endpoint.image_ref(image), endpoint=endpoint).returncode == 0
+    proc = docker("image", "inspect", "--format", "{{.Id}}", endpoint.image_ref(image), endpoint=endpoint)
+    return proc.returncode == 0

@@ -24,7 +24,8 @@ opened. Before that, every process the program left behind is killed, so nothing
 A session's host sends s<length> and the session kernel's source (session_kernel.py) instead of a go line.
 
 End of stdin instead of a go line means the host is gone: the supervisor exits and the container goes with it.
-Only os and sys are used before the fork, so the program starts from an interpreter as fresh as `python main.py`;
+Only modules loaded at start-up (os, sys, io, stat) are used before the fork, so the program starts from an
+interpreter as fresh as `python main.py`;
 unless <preload> is 1 (a warm container of a scientific image), when numpy, pandas and matplotlib are imported
 ahead, so that the program's own imports of them cost nothing.
 """

@@ -22,6 +22,8 @@ def test_mypy_accepts_the_package_and_a_typical_caller(tmp_path):
         "        return await sandbox.execute('print(1)')\n"
         "with Sandbox(warm=2) as sandbox:\n"
         "    ok: bool = sandbox.execute('print(1)').ok\n"
+        "far = Sandbox(runtime='runsc', host='ssh://me@box', warm=1)\n"
+        "near = Sandbox(engine='podman', context=None)\n"
     )
     for target in (["-p", "safecode"], [str(caller)]):
         proc = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", *target],
