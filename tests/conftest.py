@@ -212,7 +212,7 @@ def podman_wall(_docker_session):
 @pytest.fixture(scope="session")
 def second_engine(_docker_session):
     """A second Docker Engine, reached over ssh:// (second_engine.py); PATH reaches it for the whole session."""
-    bridges = sorted(os.listdir("/sys/class/net"))
+    interfaces = sorted(os.listdir("/sys/class/net"))
     try:
         made = SecondEngine(default_image())
     except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
@@ -223,7 +223,7 @@ def second_engine(_docker_session):
             yield made
     finally:
         made.close()
-    assert sorted(os.listdir("/sys/class/net")) == bridges, "the second engine changed the host's network"
+    assert sorted(os.listdir("/sys/class/net")) == interfaces, "the second engine changed the host's network"
 
 
 @pytest.fixture(scope="session")
