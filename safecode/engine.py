@@ -22,6 +22,7 @@ _UNREACHABLE = (
     "error during connect",
     "permission denied while trying to connect",
 )
+_LOST = _UNREACHABLE + ("error waiting for container", "dial-stdio")
 _NO_RUNTIME = ("unknown runtime specified", "unknown or invalid runtime name", "runtime not found")
 
 
@@ -58,6 +59,22 @@ def _unreachable(stderr):
             hint = "add your user to the 'docker' group" if "permission denied" in marker else START_HINT
             return DockerUnavailable(f"{line.strip()} -- {hint}")
     return None
+
+
+def connection_lost(stderr, endpoint, name):
+    """The error for a run whose `docker run` client lost its engine mid-run (its last words on stderr), or None.
+
+    The container is asked to go at once through a new connection; if none can be made, the supervisor's own
+    alarm ends it 5 s past its time limit.
+    """
+    words = next((line for line in reversed(stderr.splitlines()) if any(sign in line for sign in _LOST)), None)
+    if words is None:
+        return None
+    try:
+        remove(name, attempts=1, endpoint=endpoint)
+    except DockerUnavailable:
+        pass
+    return DockerUnavailable(f"the connection to {endpoint.describe()} was lost during the run: {words.strip()}")
 
 
 def run_failure(returncode, stderr, argv, image, endpoint=LOCAL, memory="?"):

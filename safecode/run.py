@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from .container import CHUNK, Selector
+from .engine import connection_lost
 from .errors import CodeTooLarge
 from .protocol import Reader
 from .result import Result
@@ -44,6 +45,10 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
             exit_code = wait_exit(container.proc, deadline, cancel)
             stopped = "timeout" if exit_code is None else None if exit_code == OOM_EXIT else "sandbox_error"
             container.stop()
+            lost = stopped == "sandbox_error" and connection_lost(reader.text("stderr"), container.endpoint,
+                                                                   container.name)
+            if lost:
+                raise lost
     except BaseException:
         container.stop()
         raise

@@ -123,6 +123,12 @@ class SecondEngine:
         """Freeze the second dockerd: it accepts nothing more until thawed (close() thaws and stops it)."""
         os.kill(self._dockerd.pid, signal.SIGSTOP)
 
+    def drop_connections(self):
+        """Cut every SSH connection to it, as a network failure would: kill our sshd's per-connection processes."""
+        with open(f"/proc/{self._sshd.pid}/task/{self._sshd.pid}/children") as file:
+            for pid in file.read().split():
+                os.kill(int(pid), signal.SIGKILL)
+
     def answer_again(self):
         """Thaw a frozen dockerd."""
         os.kill(self._dockerd.pid, signal.SIGCONT)

@@ -167,3 +167,12 @@ def test_an_engine_that_stops_answering_mid_run_is_a_clear_error_not_a_hang(seco
         assert time.monotonic() < deadline, "the container outlived its backstop"
         time.sleep(0.5)
     assert not code_folders()
+
+
+def test_a_connection_lost_mid_run_is_a_clear_error_and_the_container_goes(second_engine, ssh_wall):
+    with pytest.raises(DockerUnavailable, match="connection to docker at ssh://.* was lost during the run"):
+        with Sandbox(**ssh_wall).stream("import time\nprint('on', flush=True)\ntime.sleep(60)", timeout=30) as run:
+            next(iter(run))
+            second_engine.drop_connections()
+            run.result()
+    assert not engine.ours(Endpoint(**ssh_wall)), "the container was not removed through a new connection"
