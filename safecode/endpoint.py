@@ -55,6 +55,10 @@ class Endpoint:
             return [self.engine, "--host", self.host]
         if self.context is not None:
             return [self.engine, "--context", self.context]
+        if self.engine == "podman" and self.runtime == "runsc":
+            # Docker passes gVisor this flag from daemon.json; podman needs it here. Without it gVisor tries to set
+            # up networking in the host's namespace and fails; the sandbox has no network either way.
+            return [self.engine, "--runtime-flag", "network=none"]
         return [self.engine]
 
     @property

@@ -85,7 +85,8 @@ def run_failure(returncode, stderr, argv, image, endpoint=LOCAL, memory="?"):
     """
     if "No such image" in stderr or "image not known" in stderr:
         return ImageNotFound(image)
-    if endpoint.runtime and any(sign in stderr.lower() for sign in _NO_RUNTIME):
+    if endpoint.runtime and (any(sign in stderr.lower() for sign in _NO_RUNTIME)
+                             or "oci runtime" in stderr.lower() and "not found" in stderr):
         return DockerError(returncode, f"the engine has no runtime {endpoint.runtime!r}; it has: "
                                        f"{', '.join(runtimes(endpoint)) or 'none it would name'}", argv)
     if returncode == 137 or "exit status 137" in stderr:

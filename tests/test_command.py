@@ -114,6 +114,8 @@ def test_podman_and_contexts():
     argv = args(endpoint=Endpoint(engine="podman"))
     assert argv[:2] == ["podman", "run"] and argv[-3] == "localhost/img:1"
     assert args(endpoint=Endpoint(context="far"))[:4] == ["docker", "--context", "far", "run"]
+    assert args(endpoint=Endpoint(engine="podman", runtime="runsc"))[:4] == [
+        "podman", "--runtime-flag", "network=none", "run"]  # gVisor's own flag, which Docker takes from daemon.json
 
 
 @pytest.mark.parametrize("image, named", [

@@ -98,6 +98,13 @@ def test_podman_runs_are_podmans_own(podman_wall):
         assert not docker.strip()
 
 
+def test_podman_runs_gvisor_too(podman_wall, runsc_wall):
+    assert execute(KERNEL, **podman_wall, **runsc_wall).stdout == "4.4.0\n"
+    with pytest.raises(DockerError, match="no runtime 'nosuch'; it has: .*runc"):
+        execute("print(1)", runtime="nosuch", **podman_wall)
+    assert_nothing_left(Endpoint(**podman_wall, **runsc_wall))
+
+
 def test_podman_missing_image_is_a_clear_error(podman_wall):
     with pytest.raises(ImageNotFound):
         execute("print(1)", image="safecode-no-such-image:1", **podman_wall)
