@@ -100,8 +100,9 @@ def _check_engine(sandbox):
     chosen = where.runtime or default
     if chosen not in names and where.runtime:
         return False, f"no runtime {chosen!r} here; it has: {runtimes}"
-    return True, (f"runs sandboxes with {chosen}; runtimes: {runtimes}; security options: {', '.join(options) or 'none'}"
-                  f"; {_PIDS_MEANING['runsc' if chosen == 'runsc' else 'runc']}")
+    security = ", ".join(options) or "none"
+    return True, (f"runs sandboxes with {chosen}; runtimes: {runtimes}; security options: {security}; "
+                  f"{_PIDS_MEANING['runsc' if chosen == 'runsc' else 'runc']}")
 
 
 _PIDS_MEANING = {

@@ -74,7 +74,8 @@ class Sandbox:
         self._runs_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Sandbox(image={self.image!r}, warm={self.warm}, engine={self.endpoint.describe()!r}, limits={self.limits!r})"
+        return (f"Sandbox(image={self.image!r}, warm={self.warm}, engine={self.endpoint.describe()!r}, "
+                f"limits={self.limits!r})")
 
     def __enter__(self) -> "Sandbox":
         return self

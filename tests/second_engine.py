@@ -1,10 +1,10 @@
 """A second Docker Engine reached over ssh://, on this machine: what the tests and the bench call a remote engine.
 
-A `dockerd` of its own (socket, data root, exec root, pid file, no bridge, no iptables, its own network namespace) and an `sshd` bound to
-127.0.0.1 with keys made for it alone, whose sessions find that dockerd through SetEnv DOCKER_HOST. The Docker CLI
-reaches it with `-H ssh://root@127.0.0.1:PORT`; its `ssh` is given the keys and connection reuse (ControlMaster) by
-a wrapper first on PATH, as a user's ~/.ssh/config would. Everything is stopped and removed on close: containers,
-both daemons, the SSH master connection, keys and data root.
+A `dockerd` of its own (socket, data root, exec root, pid file, no bridge, no iptables, its own network namespace)
+and an `sshd` bound to 127.0.0.1 with keys made for it alone, whose sessions find that dockerd through SetEnv
+DOCKER_HOST. The Docker CLI reaches it with `-H ssh://root@127.0.0.1:PORT`; its `ssh` is given the keys and
+connection reuse (ControlMaster) by a wrapper first on PATH, as a user's ~/.ssh/config would. Everything is stopped
+and removed on close: containers, both daemons, the SSH master connection, keys and data root.
 """
 
 import os

@@ -89,7 +89,8 @@ def test_no_writable_mounts_or_privileges():
     mounts = [value for flag, value in pairs(argv) if flag in ("-v", "--volume", "--mount")]
     assert mounts == ["/tmp/code:/app:ro"]
     # gVisor would mount a writable /tmp of its own where nothing is: a read-only one is there under any runtime
-    assert [value for flag, value in pairs(argv) if flag == "--tmpfs"] == ["/tmp:ro,noexec,nosuid,nodev,size=4k,mode=0555"]
+    tmpfs = [value for flag, value in pairs(argv) if flag == "--tmpfs"]
+    assert tmpfs == ["/tmp:ro,noexec,nosuid,nodev,size=4k,mode=0555"]
 
 
 def test_runtime_is_passed_and_gvisor_gets_room_for_its_own_tasks():

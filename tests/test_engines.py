@@ -32,7 +32,8 @@ def test_under_runsc_the_program_meets_gvisors_kernel(runsc_wall):
 @pytest.mark.parametrize("runtime", ["runc", "runsc"])
 def test_the_process_limit_means_the_programs_processes_under_both_runtimes(runsc_wall, runtime):
     # Under gVisor, Docker's pids limit counts gVisor's own host tasks; the program's processes meet its nproc limit
-    code = "import os, time\nfor _ in range(30):\n    if os.fork() == 0:\n        time.sleep(3); os._exit(0)\nprint('30')"
+    code = ("import os, time\nfor _ in range(30):\n    if os.fork() == 0:\n        time.sleep(3); os._exit(0)\n"
+            "print('30')")
     limited = execute(code, runtime=runtime, pids=8)
     assert limited.status == "error" and "BlockingIOError" in limited.stderr
     assert execute(code, runtime=runtime, pids=64, memory="512m").stdout == "30\n"

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from conftest import DELIVERIES, caller_process, container_exists, end_process, on_wall, wait_for_no_containers, wait_ready
+from conftest import (DELIVERIES, caller_process, container_exists, end_process, on_wall, wait_for_no_containers,
+                      wait_ready)
 from safecode import Output, Result, Sandbox, SessionEnded, session
 from safecode.endpoint import Endpoint
 from safecode.leftovers import remove_stale_code_dirs
