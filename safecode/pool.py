@@ -26,6 +26,7 @@ class Pool:
         self._closed = False
         self._lock = threading.Condition()
         self._stop_starts = Cancel()
+        self.unfit = 0  # ready containers found dead or talking when a caller came for them
         threading.Thread(target=self._fill, name="safecode-pool", daemon=True).start()
 
     @property
@@ -52,6 +53,7 @@ class Pool:
                         if container.idle_ok():
                             return container
                         container.discard()  # it died, or said something, while idle: never handed out
+                        self.unfit += 1
                     remaining = deadline - time.monotonic()
                     if self._closed or remaining <= 0 or self._waiting.index(me) >= len(self._ready) + self._starting:
                         return None

@@ -89,10 +89,13 @@ class Sandbox:
             self._closer()
 
     def stats(self) -> Dict[str, int]:
-        """Programs handed to a warm container and to a cold one so far, and containers ready now."""
+        """Programs handed to a warm container and to a cold one so far, containers ready now, and pooled
+        containers that were unfit when a program came for them (dead, talking, or not taking it): each of those
+        made its program run cold."""
         with self._runs_lock:
             return {"warm": self._runs["warm"], "cold": self._runs["cold"],
-                    "ready": self._pool.ready if self._pool else 0}
+                    "ready": self._pool.ready if self._pool else 0,
+                    "unfit": self._runs["stuck"] + (self._pool.unfit if self._pool else 0)}
 
     def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
                 scratch: Optional[str] = None) -> Result:
@@ -144,7 +147,7 @@ class Sandbox:
                 self._count("warm")
                 return container, said
             except Stuck:
-                pass  # it never took the work, and is gone: start one
+                self._count("stuck")  # it never took the work, and is gone: start one
         container = start_ready(limits, self.image, self.endpoint, cancel)
         try:
             said = hand_over(container)

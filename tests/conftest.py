@@ -176,7 +176,7 @@ class Runs:
     def _done(sandbox):
         stats = sandbox.stats()
         sandbox.close()
-        assert stats["cold"] == 0, "a warm run ran cold"
+        assert stats["cold"] == 0, f"a warm run ran cold: {stats}"
 
 
 @pytest.fixture(params=["cold", "warm"])

@@ -151,7 +151,7 @@ def test_cold_when_asked():
     try:
         assert server.run({"code": "print('cold')"})[2]["output"] == "cold\n"
         report = json.loads(server.request("GET", "/health")[2])
-        assert report["warm"] == 0 and report["runs"] == {"warm": 0, "cold": 1, "ready": 0}
+        assert report["warm"] == 0 and report["runs"] == {"warm": 0, "cold": 1, "ready": 0, "unfit": 0}
     finally:
         server.stop()
 
