@@ -108,8 +108,13 @@ def runtimes(endpoint=LOCAL):
         return []
 
 
-def remove(*names, attempts=3, endpoint=LOCAL):
-    """Kill and remove containers by name, waiting a little for one whose creation may still be in flight."""
+def remove(*names, attempts=5, endpoint=LOCAL):
+    """Kill and remove containers by name, waiting a little for one whose creation may still be in flight.
+
+    A `docker run` client killed while the engine creates its container leaves that creation going: the container
+    appears later, created and never started. So a name not found yet is asked for again, 0.1 s later, then 0.2,
+    0.4 and 0.8 (1.5 s in all, on a busy engine); a container that exists is removed at the first call.
+    """
     pending = list(names)
     for attempt in range(attempts):
         if not pending:
@@ -118,7 +123,7 @@ def remove(*names, attempts=3, endpoint=LOCAL):
         pending = [name for name in pending if f"No such container: {name}" in proc.stderr
                    or "no such container" in proc.stderr.lower() and name in proc.stderr]
         if pending and attempt + 1 < attempts:
-            time.sleep(0.2)
+            time.sleep(0.1 * 2**attempt)
 
 
 def ours(endpoint=LOCAL):
