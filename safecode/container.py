@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import engine, protocol
 from .command import SCRIPT, build_args
-from .errors import DockerError, DockerUnavailable
+from .errors import Cancelled, DockerError, DockerUnavailable
 from .files import OUT, pack_tree, write_tree
 from .leftovers import code_dir_prefix
 from .turns import turn
@@ -96,6 +96,12 @@ class Container:
         """Block until the supervisor is up; on Docker's own failure raise its error and clean up."""
         try:
             said = self._read(len(self.mark) + 1, time.monotonic() + timeout, cancel)
+        except Cancelled:
+            # A start in flight is let end by itself (at end of stdin the supervisor exits, and --rm removes the
+            # container): killing its client could leave a container that the engine creates after we looked.
+            self.close_idle()
+            self.teardown()
+            raise
         except BaseException:
             self.stop()
             raise

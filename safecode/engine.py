@@ -113,7 +113,8 @@ def remove(*names, attempts=5, endpoint=LOCAL):
 
     A `docker run` client killed while the engine creates its container leaves that creation going: the container
     appears later, created and never started. So a name not found yet is asked for again, 0.1 s later, then 0.2,
-    0.4 and 0.8 (1.5 s in all, on a busy engine); a container that exists is removed at the first call.
+    0.4 and 0.8 (1.5 s in all, on a busy engine); a container that exists is removed at the first call. (A start
+    that is merely cancelled is not killed at all: see Container.wait_ready.)
     """
     pending = list(names)
     for attempt in range(attempts):
