@@ -40,15 +40,10 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
             yield from reader.finish()
             container.retire()  # the program has ended; the container's teardown is not the caller's wait
             exit_code = reader.exit_code
-        else:  # no end mark: the supervisor itself was killed (the memory limit), or the sandbox gave up
+        else:
             yield from reader.finish()
-            exit_code = wait_exit(container.proc, deadline, cancel)
-            stopped = "timeout" if exit_code is None else None if exit_code == OOM_EXIT else "sandbox_error"
+            stopped, exit_code = ended_without_mark(container, reader, deadline, cancel)
             container.stop()
-            lost = stopped == "sandbox_error" and connection_lost(reader.text("stderr"), container.endpoint,
-                                                                   container.name)
-            if lost:
-                raise lost
     except BaseException:
         container.stop()
         raise
@@ -192,6 +187,24 @@ def wait_exit(proc, deadline, cancel):
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline:
                 return None
+
+
+def ended_without_mark(container, reader, deadline, cancel):
+    """(stopped, exit_code) of a container that ended without the supervisor's end mark, once both its streams closed.
+
+    137 is the kernel's OOM killer at the memory limit; any other status means the sandbox itself gave up
+    ("sandbox_error"), unless the client's last words say it lost its engine (DockerUnavailable is raised); a client
+    that has not ended by `deadline` is a "timeout".
+    """
+    exit_code = wait_exit(container.proc, deadline, cancel)
+    if exit_code is None:
+        return "timeout", None
+    if exit_code == OOM_EXIT:
+        return None, exit_code
+    lost = connection_lost(reader.text("stderr"), container.endpoint, container.name)
+    if lost:
+        raise lost
+    return "sandbox_error", exit_code
 
 
 def make_result(reader, stopped, exit_code, started, session_ended=False):

@@ -23,7 +23,7 @@ from .errors import SessionEnded
 from .files import files_in
 from .protocol import Reader
 from .result import Result
-from .run import make_result, program_source, pump, stop_keeping_output, wait_exit
+from .run import ended_without_mark, make_result, program_source, pump, stop_keeping_output
 from .stream import Stream
 
 IDLE = 300.0  # seconds without a cell after which a session ends
@@ -128,8 +128,7 @@ class Session:
             return make_result(reader, None, reader.exit_code, started, session_ended=reader.leaving)
         exit_code = None
         if stopped is None:  # no end mark: the kernel was killed (the memory limit), and its container with it
-            exit_code = wait_exit(container.proc, deadline, cancel)
-            stopped = "timeout" if exit_code is None else None
+            stopped, exit_code = ended_without_mark(container, reader, deadline, cancel)
         yield from stop_keeping_output(container, reader)
         self.close()
         return make_result(reader, stopped, exit_code, started, session_ended=True)

@@ -122,6 +122,13 @@ def test_running_out_of_memory_ends_the_session(open_session):
         live.execute("print(1)")
 
 
+def test_a_kernel_killed_by_its_cell_ends_the_session_as_a_sandbox_error(open_session):
+    live = open_session()
+    result = live.execute("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)")
+    assert result.status == "sandbox_error" and result.exit_code is None and result.session_ended
+    assert not live.alive
+
+
 def test_system_exit_ends_the_session(open_session):
     live = open_session()
     result = live.execute("raise SystemExit(3)")
