@@ -175,7 +175,7 @@ def walls(samples):
     try:
         remote = SecondEngine(image.default_image())
         found["ssh://"] = {"host": remote.host}
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+    except (RuntimeError, OSError, subprocess.CalledProcessError, SafecodeError) as error:
         missing.append(f"ssh://: {error}")
     times = {}
     path = os.environ["PATH"]

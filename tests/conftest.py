@@ -215,7 +215,7 @@ def second_engine(_docker_session):
     interfaces = sorted(os.listdir("/sys/class/net"))
     try:
         made = SecondEngine(default_image())
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+    except (RuntimeError, OSError, subprocess.CalledProcessError, SafecodeError) as error:
         _unavailable(f"no second engine could be started: {error}", "run as root with openssh-server installed")
     try:
         with pytest.MonkeyPatch.context() as patch:

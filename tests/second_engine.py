@@ -15,6 +15,9 @@ import subprocess
 import tempfile
 import time
 
+from safecode.endpoint import Endpoint
+from safecode.image import copy_image
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -35,7 +38,7 @@ class SecondEngine:
         try:
             self._start_dockerd()
             self._start_sshd()
-            self._copy_image(image)
+            copy_image(image, Endpoint(host=self.socket))  # straight to its socket, as safecode's own copy
         except BaseException:
             self.close()
             raise
@@ -111,13 +114,6 @@ class SecondEngine:
         """`docker -H ssh://...` as a user with our ssh config would run it."""
         return subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True,
                               env={**os.environ, "PATH": self.env_path}, **options)
-
-    def _copy_image(self, image):
-        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-        loaded = subprocess.run(["docker", "-H", self.socket, "load"], stdin=save.stdout, capture_output=True)
-        save.stdout.close()
-        if save.wait() or loaded.returncode:
-            raise RuntimeError(f"could not load {image} into the second engine: {loaded.stderr!r}")
 
     def stop_answering(self):
         """Freeze the second dockerd: it accepts nothing more until thawed (close() thaws and stops it)."""
