@@ -1,5 +1,10 @@
 """safecode: run untrusted Python in a throw-away, hardened Docker container.
 
+Inside the package, three kinds of code in three places, each layer importing only those before it:
+the values every part shares (errors, limits, result, files, cancel); inside/, what runs in the container (shipped
+as text, never imported here); engine/, what talks to the container engine; reader/, the one reader that turns a
+container's bytes into events; faces/, what people use (Sandbox, stream, sessions, asyncio, the command line).
+
     >>> from safecode import execute
     >>> execute("print(2+2)").stdout
     '4\\n'
@@ -7,18 +12,18 @@
 
 __version__ = "0.2.0"
 
-from .aio import AsyncSandbox, aexecute
-from .command import build_args
+from .engine.args import build_args
+from .engine.image import DEFAULT_IMAGE, default_image, ensure_image
 from .errors import (
     Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, InvalidFile, SafecodeError, SessionEnded,
 )
-from .image import DEFAULT_IMAGE, default_image, ensure_image
+from .faces.aio import AsyncSandbox, aexecute
+from .faces.sandbox import Sandbox, execute, session, stream
+from .faces.session import Session
+from .faces.stream import Stream
 from .limits import Limits
-from .protocol import Output
+from .reader.protocol import Output
 from .result import Result
-from .sandbox import Sandbox, execute, session, stream
-from .session import Session
-from .stream import Stream
 
 __all__ = [
     "AsyncSandbox",

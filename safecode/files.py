@@ -7,9 +7,9 @@ back. Both directions use the same rule for names, so nothing can land outside t
 import os
 from typing import Dict, Mapping, Optional, Union
 
-from .command import SCRIPT
 from .errors import InvalidFile
 
+SCRIPT = "main.py"  # the program itself, in /app
 MAX_FILES = 1000  # files handed in, and files given back, at most
 MAX_PART = 255  # bytes in one part of a path (a file system's own limit)
 MAX_PATH = 1024  # bytes in a whole path

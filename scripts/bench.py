@@ -19,10 +19,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from safecode import Output, Sandbox, build_args, engine, image  # noqa: E402
-from safecode.endpoint import Endpoint  # noqa: E402
+from safecode import Output, Sandbox, build_args, engine  # noqa: E402
+from safecode.engine import image  # noqa: E402
+from safecode.engine.endpoint import Endpoint  # noqa: E402
 from safecode.errors import SafecodeError  # noqa: E402
-from safecode.container import UID_BASE  # noqa: E402
+from safecode.engine.container import UID_BASE  # noqa: E402
 
 CODE = "print(2+2)"
 FIRST = "print(1, flush=True)"

@@ -13,10 +13,10 @@ import pytest
 
 import safecode
 from safecode import Sandbox, engine, ensure_image
-from safecode.endpoint import Endpoint
+from safecode.engine.endpoint import Endpoint
 from safecode.errors import SafecodeError
-from safecode.image import default_image
-from safecode.leftovers import stray_gvisor_processes
+from safecode.engine.image import default_image
+from safecode.engine.leftovers import stray_gvisor_processes
 from second_engine import SecondEngine
 
 

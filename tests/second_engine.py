@@ -15,8 +15,8 @@ import subprocess
 import tempfile
 import time
 
-from safecode.endpoint import Endpoint
-from safecode.image import copy_image
+from safecode.engine.endpoint import Endpoint
+from safecode.engine.image import copy_image
 
 SSHD = "/usr/sbin/sshd"
 

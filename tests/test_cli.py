@@ -210,7 +210,7 @@ def test_stale_code_folders_go_and_live_ones_stay(tmp_path, monkeypatch):
     import time
 
     from safecode import Sandbox
-    from safecode.leftovers import remove_stale_code_dirs
+    from safecode.engine.leftovers import remove_stale_code_dirs
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(gone.stdout)  # a process that has ended

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from safecode import Limits, build_args
-from safecode.endpoint import Endpoint
+from safecode.engine.endpoint import Endpoint
 
 pytestmark = pytest.mark.pure
 

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import PACKAGE_PARENT, assert_nothing_left, code_folders
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, engine, execute
-from safecode.endpoint import Endpoint
-from safecode.leftovers import kill_stray_gvisor_processes, stray_gvisor_processes
+from safecode.engine.endpoint import Endpoint
+from safecode.engine.leftovers import kill_stray_gvisor_processes, stray_gvisor_processes
 from safecode.result import stop_reason
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]

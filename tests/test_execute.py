@@ -10,7 +10,7 @@ import pytest
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
 from conftest import caller_process, end_process, wait_for_no_containers
-from safecode.leftovers import remove_stale_code_dirs
+from safecode.engine.leftovers import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -392,6 +392,17 @@ def running_program():
         if engine.docker("top", name, "-o", "pid,comm").stdout.split().count("python3") >= 2:
             return True
     return False
+
+
+def test_ps_on_the_host_shows_a_few_lines_not_the_supervisor(docker):
+    """The command line carries a short bootstrap; the supervisor's source comes on stdin (engine/shipping.py)."""
+    with Sandbox(timeout=30).stream("import time\nprint('up', flush=True)\ntime.sleep(30)") as run:
+        assert next(run).text.startswith("up")
+        (name,) = engine.ours()
+        processes = engine.docker("top", name).stdout.splitlines()[1:]
+        supervisor = [line for line in processes if "python3 -c" in line]
+        assert supervisor and all(len(line) < 600 for line in processes), processes
+        assert "def send_files" not in "".join(processes)
 
 
 def test_temp_dirs_are_removed(run, tmp_path, monkeypatch):

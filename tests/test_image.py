@@ -5,8 +5,8 @@ import tarfile
 
 import pytest
 
-from safecode import execute
-from safecode import image
+from safecode import engine, execute
+from safecode.engine import image
 
 
 @pytest.mark.pure
@@ -37,16 +37,16 @@ def test_build_from_a_base_image_on_the_host(monkeypatch):
     """The registry branch, end to end, from a base that is already here (as after `docker load`)."""
     monkeypatch.setenv("SAFECODE_BASE_IMAGE", image.DEFAULT_IMAGE)  # any image with python3 will do
     name = "safecode-test-built:1"
-    containers_before = image.engine.docker("ps", "--all", "--quiet").stdout.split()
+    containers_before = engine.docker("ps", "--all", "--quiet").stdout.split()
     try:
         assert image.ensure_image(name, rebuild=True) == "built"
-        assert image.engine.docker("ps", "--all", "--quiet").stdout.split() == containers_before  # no build leftovers
+        assert engine.docker("ps", "--all", "--quiet").stdout.split() == containers_before  # no build leftovers
         result = execute("import os, pwd; print(pwd.getpwuid(10001).pw_name, os.getuid() >= 100000)", image=name)
         assert result.stdout == "sandbox True\n"
-        user = image.engine.docker("image", "inspect", "--format", "{{.Config.User}}", name).stdout.strip()
+        user = engine.docker("image", "inspect", "--format", "{{.Config.User}}", name).stdout.strip()
         assert user == f"{image.USER_ID}:{image.USER_ID}"
     finally:
-        image.engine.docker("rmi", "--force", name)
+        engine.docker("rmi", "--force", name)
 
 
 @pytest.mark.docker
@@ -76,7 +76,7 @@ print(sys.version_info[:2], missing)
 @pytest.mark.docker
 @pytest.mark.usefixtures("docker")
 def test_image_has_a_non_root_default_user():
-    proc = image.engine.docker("image", "inspect", "--format", "{{.Config.User}}", image.default_image())
+    proc = engine.docker("image", "inspect", "--format", "{{.Config.User}}", image.default_image())
     assert proc.stdout.strip() == f"{image.USER_ID}:{image.USER_ID}"
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from safecode.files import MAX_FILES
-from safecode.protocol import Output, Reader
+from safecode.reader.protocol import Output, Reader
 
 pytestmark = pytest.mark.pure
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from safecode import image
+from safecode.engine import image
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import (DELIVERIES, caller_process, container_exists, end_process, on_wall, wait_for_no_containers,
                       wait_ready)
 from safecode import Output, Result, Sandbox, SessionEnded, session
-from safecode.endpoint import Endpoint
-from safecode.leftovers import remove_stale_code_dirs
+from safecode.engine.endpoint import Endpoint
+from safecode.engine.leftovers import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 

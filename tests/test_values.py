@@ -106,7 +106,7 @@ def test_bad_code_is_refused_before_docker_is_touched(monkeypatch):
     ],
 )
 def test_a_container_that_ends_before_it_is_ready_is_dockers_failure(code, stderr, expected):
-    failure = engine.run_failure(code, stderr, ["docker", "run"], "x:1")
+    failure = engine.cli.run_failure(code, stderr, ["docker", "run"], "x:1")
     assert type(failure) is expected and failure.__class__ is not SafecodeError
     if expected is DockerError:
         assert failure.returncode == code and str(failure)

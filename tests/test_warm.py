@@ -11,7 +11,7 @@ import pytest
 from conftest import caller_process, end_process, wait_for_no_containers, wait_ready
 from safecode import ImageNotFound, Sandbox
 from safecode import engine
-from safecode.leftovers import remove_stale_code_dirs
+from safecode.engine.leftovers import remove_stale_code_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 

@@ -9,7 +9,8 @@ import pytest
 
 from browser import Browser, find_chromium
 from conftest import wait_for_no_containers
-from safecode import Sandbox, engine, image
+from safecode import Sandbox, engine
+from safecode.engine import image
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.usefixtures("docker")]
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import assert_nothing_left, container_exists, wait_for_no_containers
 from safecode import engine
-from safecode.endpoint import Endpoint
+from safecode.engine.endpoint import Endpoint
 
 ENDLESS = "import socket, time\nprint(socket.gethostname(), end='', flush=True)\nwhile True: time.sleep(0.1)\n"
 SERVER = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")

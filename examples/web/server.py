@@ -29,8 +29,8 @@ if HERE not in sys.path:  # loaded by path (as the tests do) rather than run: it
 from app import MAX_CODE, MAX_FILES, MAX_SESSIONS, MAX_TIMEOUT, App  # noqa: E402
 from messages import MAX_BODY  # noqa: E402,F401  (for the tests)
 from safecode import Limits, Sandbox  # noqa: E402
-from safecode.image import SCIENTIFIC_MEMORY, default_image, default_memory  # noqa: E402
-from safecode.endpoint import ENGINES  # noqa: E402
+from safecode.engine.image import SCIENTIFIC_MEMORY, default_image, default_memory  # noqa: E402
+from safecode.engine.endpoint import ENGINES  # noqa: E402
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 

@@ -3,11 +3,11 @@
 from typing import List, Optional
 
 from .endpoint import Endpoint
-from .limits import Limits
+from ..files import SCRIPT
+from ..limits import Limits
 
 LABEL = "safecode"  # every container of ours carries --label safecode=1
 WORKDIR = "/app"
-SCRIPT = "main.py"
 OPEN_FILES = 256
 FILE_SIZE = 1 << 20  # bytes a file may grow to without scratch space (nothing is writable then: a second wall)
 # Under gVisor, Docker's pids limit counts gVisor's own host tasks (about 40 at rest, about 5 more per process the

@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
-from . import engine
+from . import cli
 from .endpoint import Endpoint
-from .errors import DockerError, SafecodeError
-from .limits import Limits
+from ..errors import DockerError, SafecodeError
+from ..limits import Limits
 
 REPOSITORY = "safecode-sandbox"
 DEFAULT_IMAGE = f"{REPOSITORY}:3.11"
@@ -92,31 +92,31 @@ def default_image() -> str:
 
 
 def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
-                 log: Callable[[str], None] = lambda line: None, endpoint: Endpoint = engine.LOCAL) -> str:
+                 log: Callable[[str], None] = lambda line: None, endpoint: Endpoint = cli.LOCAL) -> str:
     """Make `image` exist on the engine; return how: "present", "built", "built offline" or "copied".
 
     It is built from the base image where that is on the host or can be pulled, else offline from Debian. For
     another engine (podman, a remote one) it is made on the local Docker engine and copied over with save | load.
     """
     image = image or default_image()
-    if endpoint != engine.LOCAL:
-        if not rebuild and engine.image_exists(image, endpoint):
+    if endpoint != cli.LOCAL:
+        if not rebuild and cli.image_exists(image, endpoint):
             return "present"
         ensure_image(image, rebuild=rebuild, log=log)
         copy_image(image, endpoint, log=log)
         return "copied"
-    if not rebuild and engine.image_exists(image):
+    if not rebuild and cli.image_exists(image):
         return "present"
     kind = variant(image)
     base = base_image(kind)
-    if not engine.image_exists(base):
-        pull = engine.docker("pull", base, timeout=600)
+    if not cli.image_exists(base):
+        pull = cli.docker("pull", base, timeout=600)
         if pull.returncode:
             log(f"cannot pull {base} ({pull.stderr.strip()}); building {image} offline from Debian packages")
             build_offline(image, log=log)
             return "built offline"
     log(f"building {image} from {base}")
-    build = engine.docker("build", "--force-rm", "--tag", image, "-", input=dockerfile(base, kind), timeout=1800)
+    build = cli.docker("build", "--force-rm", "--tag", image, "-", input=dockerfile(base, kind), timeout=1800)
     if build.returncode:
         raise DockerError(build.returncode, build.stderr, ["docker", "build"])
     return "built"
@@ -161,7 +161,7 @@ def build_offline(image, *, log=lambda line: None):
                    'CMD ["python3"]']
         if libraries:  # no package scripts ran: the BLAS/LAPACK alternatives links are missing; point at them
             changes.append(f"ENV LD_LIBRARY_PATH={':'.join(libraries)}")
-        imported = engine.docker(
+        imported = cli.docker(
             "import", *[arg for change in changes for arg in ("--change", change)], rootfs, image, timeout=600,
         )
         if imported.returncode:
@@ -179,7 +179,7 @@ def offline_argv(kind: Variant, rootfs: str) -> list:
 
 def built() -> list:
     """safecode's own images that are on the Docker host."""
-    return [image for image in IMAGES if engine.image_exists(image)]
+    return [image for image in IMAGES if cli.image_exists(image)]
 
 
 def _add_user(rootfs):

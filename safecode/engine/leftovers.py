@@ -20,8 +20,8 @@ import tempfile
 import threading
 import time
 
-from . import engine
-from .errors import SafecodeError
+from . import cli
+from ..errors import SafecodeError
 
 PATTERN = "safecode-" + "[0-9a-f]" * 16 + "-*"
 MIN_AGE = 60.0  # seconds
@@ -39,7 +39,7 @@ def code_dir_prefix(container):
 
 def remove_stale_code_dirs(min_age=MIN_AGE):
     """Remove the stale code folders in the temp dir; return how many were removed."""
-    live = set(engine.ours())
+    live = set(cli.ours())
     removed = 0
     for path in pathlib.Path(tempfile.gettempdir()).glob(PATTERN):
         parts = path.name.split("-")
@@ -99,7 +99,7 @@ def stray_gvisor_processes(min_age=MIN_AGE):
             found.append((int(proc.name), match.group(1)))
     if not found:
         return []
-    existing = set(engine.docker("ps", "--all", "--quiet", "--no-trunc").stdout.split())
+    existing = set(cli.docker("ps", "--all", "--quiet", "--no-trunc").stdout.split())
     return [(pid, container) for pid, container in found if container not in existing]
 
 

@@ -1,55 +1,40 @@
-"""One sandbox container's lifecycle: start, ready, hand over, kill, remove. What its bytes mean is protocol.py's.
+"""A sandbox container from its start to its program: started, ready, handed exactly one program (or a session's
+kernel). How it ends is ending.py's; what its bytes mean after the hand-over is reader/protocol.py's.
 
-Every run is a container of the supervisor (supervisor.py): started, ready, handed exactly one program, then removed.
 A cold run hands the program over as soon as its container is ready; a warm pool (pool.py) hands it to one started
-earlier.
-
-The `docker run` client is only a messenger: killing it does not stop its container. So whenever a run ends early
-(time limit, output limit, a cancel, or an exception in the caller such as Ctrl-C), the client is killed first, so it
-can no longer start a container it has only created, and then the container is removed by name.
+earlier. The handshake: the supervisor says <mark>R when it is up, and <mark>A when it has taken its work.
 """
 
 import os
-import pathlib
 import secrets
 import selectors
-import shutil
 import subprocess
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
-from . import engine, protocol
-from .command import SCRIPT, build_args
-from .errors import Cancelled, DockerError, DockerUnavailable
-from .files import OUT, pack_tree, write_tree
+from . import cli
+from .args import SCRIPT, build_args
+from .ending import TEARDOWN_TIMEOUT, Ending, Selector
 from .leftovers import code_dir_prefix
+from .shipping import SUPERVISOR, supervisor_command
 from .turns import turn
+from ..errors import Cancelled, DockerError, DockerUnavailable
+from ..files import OUT, pack_tree, write_tree
 
-CHUNK = 32 * 1024
+READY, ACK = b"R", b"A"  # the supervisor's first words: up, and work taken
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
 ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before it counts as stuck
 SESSION_GRACE = 5.0  # seconds a ready container has to start a session's kernel
 BACKSTOP = 5.0  # seconds past the time limit after which the supervisor ends the container by itself
-TEARDOWN_TIMEOUT = 10.0  # seconds a finished container has to go away by itself before it is removed by force
 UID_BASE = 100_000  # unprivileged ids from here on; each container gets its own
-# The supervisor's source: its file plumbing first, then itself (they share one namespace in the container).
-SUPERVISOR = "\n".join((pathlib.Path(__file__).parent / name).read_text(encoding="utf-8")
-                       for name in ("supervisor_files.py", "supervisor.py"))
-# Poll, not epoll: a caller's stdin may be a regular file, which epoll refuses.
-Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
-
-_teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-teardown")
-
-
 
 
 class Stuck(Exception):
     """A ready container did not take its program: it has been discarded and the program never ran."""
 
 
-class Container:
+class Container(Ending):
     """A started supervisor container, waiting for exactly one program.
 
     The code and files go to /app through a folder of ours mounted read-only when the engine is local, and through
@@ -74,8 +59,7 @@ class Container:
                     os.symlink("/tmp/out", os.path.join(self.code_dir, OUT))
             self.argv = build_args(
                 self.code_dir, name=self.name, uid=UID_BASE + secrets.randbelow(1 << 24), limits=limits,
-                image=image, command=["python3", "-c", SUPERVISOR, token, str(self.out_bytes), str(int(preload)),
-                                                str(int(self.code_dir is None))],
+                image=image, command=supervisor_command(token, self.out_bytes, preload, self.code_dir is None),
                 endpoint=endpoint,
             )
             self.proc = subprocess.Popen(
@@ -84,11 +68,14 @@ class Container:
             )
         except FileNotFoundError:
             self._remove_code()
-            raise DockerUnavailable(engine.no_cli(endpoint)) from None
+            raise DockerUnavailable(cli.no_cli(endpoint)) from None
         except BaseException:
             self._remove_code()
             raise
-        self.killed = False  # whether we killed the client: then its container may still exist
+        try:
+            self.send(SUPERVISOR)  # what the bootstrap on its command line reads first (shipping.py)
+        except BrokenPipeError:
+            pass  # the client has ended already: wait_ready reads why
 
     # Before the program ------------------------------------------------------------------------------------
 
@@ -105,7 +92,7 @@ class Container:
         except BaseException:
             self.stop()
             raise
-        if said == self.mark + protocol.READY:
+        if said == self.mark + READY:
             return
         if said is None:
             self.stop()
@@ -116,7 +103,7 @@ class Container:
             pass
         stderr = self.drain(self.proc.stderr, 64 * 1024).decode("utf-8", "replace")
         self.stop()
-        raise engine.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint, self.memory)
+        raise cli.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint, self.memory)
 
     def idle_ok(self):
         """A ready container that is still running and has said nothing since: fit to be handed a program."""
@@ -178,7 +165,7 @@ class Container:
 
     def read_ack(self, wait, cancel=None):
         """True when the supervisor (or a session's kernel) acknowledges within `wait` seconds."""
-        return self._read(len(self.mark) + 1, time.monotonic() + wait, cancel) == self.mark + protocol.ACK
+        return self._read(len(self.mark) + 1, time.monotonic() + wait, cancel) == self.mark + ACK
 
     def _read(self, size, deadline, cancel):
         """Exactly `size` bytes of stdout, or fewer at its end; None if they did not come by `deadline`."""
@@ -200,84 +187,6 @@ class Container:
                     break
                 data += chunk
         return data
-
-    # The end -----------------------------------------------------------------------------------------------
-
-    def drain(self, pipe, limit=CHUNK):
-        """What can be read from a pipe now, without waiting, up to `limit` bytes."""
-        if pipe.closed:
-            return b""
-        os.set_blocking(pipe.fileno(), False)
-        data = b""
-        while len(data) < limit:
-            try:
-                chunk = os.read(pipe.fileno(), limit - len(data))
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return data
-
-    def kill_client(self):
-        """Kill the `docker run` client if it still runs. A client that ended by itself took its container along."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-            self.killed = True
-
-    def stop(self):
-        """Stop now: kill the client, remove the container by name, remove the code; safe to call twice."""
-        try:
-            self.kill_client()
-            if self.killed:
-                self.killed = False  # one attempt: an engine that does not answer is not asked twice
-                engine.remove(self.name, endpoint=self.endpoint)
-        finally:
-            self._close()
-
-    def discard(self):
-        """Stop a container that will not run a program, off the caller's path."""
-        _teardowns.submit(self.stop)
-
-    def retire(self):
-        """The program has ended: let the container go away by itself, off the caller's path."""
-        _teardowns.submit(self.teardown)
-
-    def close_idle(self):
-        """End a ready container gracefully: closing its stdin makes the supervisor, and the container, exit."""
-        self.proc.stdin.close()
-
-    def teardown(self):
-        """Let a container that has finished, or was told to, end by itself; then make sure it is gone."""
-        deadline = time.monotonic() + TEARDOWN_TIMEOUT
-        try:
-            with Selector() as selector:  # whatever it still says is read and dropped: a full pipe would hold it up
-                for pipe in (self.proc.stdout, self.proc.stderr):
-                    if not pipe.closed:
-                        selector.register(pipe, selectors.EVENT_READ)
-                while selector.get_map() and time.monotonic() < deadline:
-                    for key, _ in selector.select(deadline - time.monotonic()):
-                        try:
-                            if not os.read(key.fd, 1 << 20):
-                                selector.unregister(key.fileobj)
-                        except BlockingIOError:  # left non-blocking by a drain, and nothing there after all
-                            pass
-            self.proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            self.stop()
-
-    def _close(self):
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            pipe.close()
-        self._remove_code()
-
-    def _remove_code(self):
-        if self.code_dir is not None:
-            shutil.rmtree(self.code_dir, ignore_errors=True)
-
 
 def start_ready(limits, image, endpoint, cancel=None, preload=False):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""

@@ -11,7 +11,7 @@ a random token (the mark), so no ordinary output is mistaken for them:
     stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
 Everything between the acknowledgement and the end marks is the program's own output. With scratch on, the files
-the program left in /app/out follow stdout's end mark (see supervisor.py for their framing) up to a final Z.
+the program left in /app/out follow stdout's end mark up to a final Z (returned.py reads them).
 
 `Reader` finds the end marks, however the bytes are split into chunks, decodes the output as UTF-8 (bytes that are
 not become U+FFFD), keeps to one byte budget shared by both streams, and reads the returned files within the scratch
@@ -21,7 +21,7 @@ size and a count, whatever a hostile program forges. It does no I/O, so it is te
 import codecs
 from typing import Dict, List, NamedTuple, Optional
 
-from .files import MAX_FILES, MAX_PATH, name_problem
+from .returned import ReturnedFiles
 
 READY, ACK, END = b"R", b"A", b"E"
 STATUS_DIGITS = 3  # stdout's end mark carries the exit status as three digits
@@ -75,86 +75,6 @@ class _Stream:
         return self.closed or self.status is not None
 
 
-MAX_NOTES = 50  # words on what was left out, kept at most
-
-
-class _Files:
-    """The files section after stdout's end mark, parsed as it comes, within `room` bytes and MAX_FILES files."""
-
-    def __init__(self, room: int) -> None:
-        self.room = room
-        self.buffer = bytearray()
-        self.files: Dict[str, bytes] = {}
-        self.left_out: List[str] = []
-        self.done = False
-
-    def feed(self, data):
-        if self.done:
-            return
-        self.buffer += data
-        while not self.done and self._step():
-            pass
-
-    def cut(self, why):
-        """The section ends here, unfinished."""
-        if not self.done:
-            self._note(f"the rest of out/ was not returned: {why}")
-            self.done = True
-
-    def _step(self):
-        """Take one whole record off the buffer; False when more bytes are needed."""
-        buffer = self.buffer
-        kind = bytes(buffer[:1])
-        if kind == b"Z":
-            self.done = True
-            return False
-        if kind not in (b"F", b"S"):
-            return bool(kind) and self._broken("unreadable")
-        if len(buffer) < 5:
-            return False
-        size = int.from_bytes(buffer[1:5], "big")
-        if size > 4 * MAX_PATH:
-            return self._broken("a name or a note too long")
-        if kind == b"S":
-            if len(buffer) < 5 + size:
-                return False
-            self._note(bytes(buffer[5 : 5 + size]).decode("utf-8", "replace"))
-            del buffer[: 5 + size]
-            return True
-        head = 13 + size
-        if len(buffer) < head:
-            return False
-        length = int.from_bytes(buffer[5 + size : head], "big")
-        if length > self.room:
-            return self._broken("over the scratch size")
-        if len(buffer) < head + length:
-            return False
-        if len(self.files) == MAX_FILES:
-            return self._broken(f"over the limit of {MAX_FILES} files")
-        raw_name, data = bytes(buffer[5 : 5 + size]), bytes(buffer[head : head + length])
-        del buffer[: head + length]
-        self.room -= length
-        try:
-            name = raw_name.decode("utf-8")
-            problem = name_problem(name)
-        except UnicodeDecodeError:
-            name, problem = raw_name.decode("utf-8", "replace"), "is not valid UTF-8"
-        if problem:
-            self._note(f"{name!r}: its name {problem}, not returned")
-        else:
-            self.files[name] = data
-        return True
-
-    def _broken(self, why):
-        self.cut(why)
-        self.buffer = bytearray()
-        return False
-
-    def _note(self, text):
-        if len(self.left_out) < MAX_NOTES:
-            self.left_out.append(text)
-
-
 class Reader:
     """Turns chunks of the container's stdout and stderr into Output events, and knows when the program ended.
 
@@ -168,7 +88,7 @@ class Reader:
         self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 2 * USAGE_DIGITS + 1)}
         self.room = max_output
         self.truncated = False
-        self._files = _Files(files_room) if files_room else None
+        self._files = ReturnedFiles(files_room) if files_room else None
 
     def feed(self, stream: str, chunk: bytes) -> List[Output]:
         """What `chunk` of `stream` holds of the program's output; an empty chunk means the stream closed."""

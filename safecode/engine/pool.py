@@ -5,7 +5,7 @@ import contextlib
 import threading
 import time
 
-from .cancel import Cancel
+from ..cancel import Cancel
 from .container import start_ready
 
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)

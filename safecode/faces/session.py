@@ -1,6 +1,6 @@
 """Sessions: notebook-style cells in one container that keep their state, with every limit of a single run.
 
-The container runs the session kernel (session_kernel.py) instead of one program. Each cell has its own time limit:
+The container runs the session kernel (inside/kernel.py) instead of one program. Each cell has its own time limit:
 past it the cell gets a KeyboardInterrupt (SIGINT, through Docker), and if it has not stopped a second later the
 whole session ends, its container killed: a timed-out cell is never left running. Memory, CPU, processes and scratch
 are the session's as a whole. A session ends by itself after `idle` seconds without a cell and after `lifetime`
@@ -10,27 +10,26 @@ all remove its container.
 
 import dataclasses
 import math
-import pathlib
 import threading
 import time
 import weakref
 from typing import Optional
 
-from . import engine
-from .cancel import Cancel
-from .container import Stuck
-from .errors import SessionEnded
-from .files import files_in
-from .protocol import Reader
-from .result import Result
-from .run import ended_without_mark, make_result, program_source, pump, stop_keeping_output
+from .. import engine
+from ..cancel import Cancel
+from ..engine.container import Stuck
+from ..engine.shipping import KERNEL
+from ..errors import SessionEnded
+from ..files import files_in
+from ..reader.protocol import Reader
+from ..result import Result
+from ..reader.run import ended_without_mark, make_result, program_source, pump, stop_keeping_output
 from .stream import Stream
 
 IDLE = 300.0  # seconds without a cell after which a session ends
 LIFETIME = 3600.0  # seconds after which a session ends, however busy
 INTERRUPT_GRACE = 1.0  # seconds an interrupted cell has to stop before its session is ended
 CELL_ACK = 5.0  # seconds the kernel has to take a cell
-KERNEL = (pathlib.Path(__file__).parent / "session_kernel.py").read_bytes()
 
 
 class Session:

@@ -4,8 +4,8 @@ import queue
 import threading
 from typing import Callable, Generator, Union
 
-from .protocol import Output
-from .result import Result
+from ..reader.protocol import Output
+from ..result import Result
 
 Event = Union[Output, Result]
 

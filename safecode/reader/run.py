@@ -12,11 +12,11 @@ import stat
 import subprocess
 import time
 
-from .container import CHUNK, Selector
-from .engine import connection_lost
-from .errors import CodeTooLarge
+from ..engine.ending import CHUNK, Selector
+from ..engine.cli import connection_lost
+from ..errors import CodeTooLarge
 from .protocol import Reader
-from .result import Result
+from ..result import Result
 
 EXIT_POLL = 0.05  # seconds between looks at a client that is ending by itself
 FILES_GRACE = 5.0  # seconds the returned files may take to come, from the program's end

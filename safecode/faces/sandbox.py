@@ -8,17 +8,17 @@ import time
 import weakref
 from typing import Any, BinaryIO, Dict, Mapping, Optional, Union
 
-from .cancel import Cancel
-from .container import Stuck, start_ready
-from .endpoint import Endpoint
-from .errors import DockerError
-from .files import files_in
-from .image import default_image
-from .leftovers import sweep_once
-from .limits import Limits
-from .pool import Pool
-from .result import Result
-from .run import events, input_source, program_source
+from ..cancel import Cancel
+from ..engine.container import Stuck, start_ready
+from ..engine.endpoint import Endpoint
+from ..errors import DockerError
+from ..files import files_in
+from ..engine.image import default_image
+from ..engine.leftovers import sweep_once
+from ..limits import Limits
+from ..engine.pool import Pool
+from ..result import Result
+from ..reader.run import events, input_source, program_source
 from .session import IDLE, LIFETIME, Session
 from .stream import Stream
 

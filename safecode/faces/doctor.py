@@ -4,9 +4,9 @@ import dataclasses
 import json
 import shutil
 
-from . import engine
-from .errors import SafecodeError
-from .image import built
+from .. import engine
+from ..errors import SafecodeError
+from ..engine.image import built
 from .sandbox import Sandbox
 
 # Each probe prints one word the check expects; anything else means the wall did not hold.

@@ -1,5 +1,6 @@
-"""Runs inside every sandbox container (as `python3 -c <source> <token> <out-bytes> <preload> <sent-files>`), as the
-program's parent.
+"""Runs inside every sandbox container as the program's parent: started by bootstrap.py (`python3 -c <bootstrap>
+<size> <token> <out-bytes> <preload> <sent-files>`), which reads this source from stdin, joined after files.py and
+preload.py, with the modules shipped as text (MODULES: the plot backend) ahead of them.
 
 It says it is ready, waits for the host's go line, acknowledges it, runs /app/main.py in a forked child exactly
 as `python main.py` would, and then tells the host how the program ended, so the host knows the result at once
@@ -9,7 +10,7 @@ but its own result, because every container runs one program and is then removed
 
     stdout: <mark>R              ready (sent once the interpreter is up)
     stdin:  g<seconds> <n>\\n     go: run main.py; stop on your own after <seconds> if the host has not. n bytes of
-                                 files for /app follow (supervisor_files.py), 0 when the host mounted them
+                                 files for /app follow (files.py), 0 when the host mounted them
     stdout: <mark>A              acknowledged; main.py starts now. Then the program's stdin follows on stdin.
     stderr: <mark>E<cpu><mem>1   the program has ended: nothing of its stderr follows. Its CPU time in microseconds and
                                  its peak resident memory in bytes, 12 digits each (from wait4's rusage); 1: the
@@ -21,7 +22,7 @@ up to <out-bytes> bytes, each as F<name length:4><name><size:8><bytes>; a word o
 S<length:4><text>; and Z at the end (lengths big-endian). Links, fifos, sockets and devices are never followed or
 opened. Before that, every process the program left behind is killed, so nothing else writes on the way.
 
-A session's host sends s<length> and the session kernel's source (session_kernel.py) instead of a go line.
+A session's host sends s<length> and the session kernel's source (kernel.py) instead of a go line.
 
 End of stdin instead of a go line means the host is gone: the supervisor exits and the container goes with it.
 Only modules loaded at start-up (os, sys, io, stat) are used before the fork, so the program starts from an
@@ -39,35 +40,19 @@ PRELOAD = sys.argv[3] == "1"
 SENT_FILES = sys.argv[4] == "1"  # /app is an empty tmpfs, and the files come on stdin (a remote engine)
 SCRIPT = "/app/main.py"
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # in the container, supervisor_files.py comes first in this same source
-    from .supervisor_files import OUT, prepare_app, read_exactly, read_line, receive_files, send_files, whole_writes
-# matplotlib's backend here: the figures a program shows (plt.show()) or leaves open are saved as PNGs in /app/out.
-PLOTS = """
-import os
-from matplotlib.backends.backend_agg import FigureCanvasAgg as FigureCanvas, FigureManager  # noqa: F401
-from matplotlib._pylab_helpers import Gcf
+if TYPE_CHECKING:  # in the container, files.py and preload.py come first in this same source, MODULES ahead of them
+    from .files import OUT, prepare_app, read_exactly, read_line, receive_files, send_files, whole_writes
+    from .preload import preload
 
-def save_figures():
-    if not os.path.isdir("/app/out"):
-        return  # no scratch space: nowhere to put them
-    for manager in Gcf.get_all_fig_managers():
-        number = 1
-        while os.path.exists(f"/app/out/figure-{number}.png"):
-            number += 1
-        manager.canvas.figure.savefig(f"/app/out/figure-{number}.png")
-    Gcf.destroy_all()
-
-def show(*args, **kwargs):
-    save_figures()
-"""
+    MODULES: dict = {}
 
 
-class Plots:
-    """The import system's finder and loader for the module named in MPLBACKEND."""
+class Shipped:
+    """The import system's finder and loader for the modules shipped as text (MODULES), such as the plot backend."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if name == "safecode_plots":
+        if name in MODULES:
             return sys.modules["_frozen_importlib"].spec_from_loader(name, cls)
         return None
 
@@ -77,8 +62,7 @@ class Plots:
 
     @staticmethod
     def exec_module(module):
-        exec(PLOTS, module.__dict__)
-
+        exec(compile(MODULES[module.__name__], f"<{module.__name__}>", "exec"), module.__dict__)
 
 def run_main():
     """In the child: run main.py as __main__, as the interpreter does for `python main.py`. Never returns."""
@@ -163,29 +147,10 @@ def execute_main():
     sys.exit(0)  # and the interpreter's own shutdown joins threads, runs atexit handlers, flushes output
 
 
-def preload():
-    """Import the scientific stack now, in a warm container, so that the program finds it imported and warm."""
-    for name in ("numpy", "pandas", "pandas.plotting._matplotlib", "matplotlib.pyplot"):
-        try:
-            __import__(name)
-        except Exception:  # not in this image, or broken: the program will see that for itself
-            return
-    try:  # one small drawing loads the fonts and the renderer, as a program's first chart would
-        import io
-
-        pyplot = sys.modules["matplotlib.pyplot"]
-        figure = pyplot.figure()
-        figure.text(0.5, 0.5, "warm")
-        figure.savefig(io.BytesIO(), format="png")
-        pyplot.close(figure)
-    except Exception:
-        pass
-
-
 def main():
     whole_writes()
     os.environ.setdefault("MPLBACKEND", "module://safecode_plots")
-    sys.meta_path.append(Plots)
+    sys.meta_path.append(Shipped)
     if OUT_BYTES:
         os.mkdir(OUT, 0o700)
     if SENT_FILES:

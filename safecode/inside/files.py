@@ -1,6 +1,6 @@
 """The supervisor's file and stdin plumbing, inside the container: the files the host sends in, the files the program
 leaves in out/, read and written without ever following a link. Runs as the first part of the supervisor's source
-(container.py joins the two), so it uses nothing but os and stat, both loaded at start-up already.
+(engine/shipping.py joins them), so it uses nothing but os and stat, both loaded at start-up already.
 
 Files come in on stdin only when the engine cannot mount the host's folder (a remote engine): then /app is a tmpfs
 that only the container's user may write, and these functions write the files there and make it read-only again.

@@ -8,8 +8,8 @@ switch, which wakes that thread at once; it removes the container, and the task 
 import asyncio
 from typing import Any, AsyncIterator, Dict, Optional
 
-from .limits import Limits
-from .result import Result
+from ..limits import Limits
+from ..result import Result
 from .sandbox import Files, Input, Sandbox
 from .session import IDLE, LIFETIME, Session
 from .stream import Event, Stream

@@ -6,9 +6,9 @@ import shutil
 import subprocess
 import time
 
-from .command import LABEL
+from .args import LABEL
 from .endpoint import Endpoint
-from .errors import DockerError, DockerUnavailable, ImageNotFound
+from ..errors import DockerError, DockerUnavailable, ImageNotFound
 
 LOCAL = Endpoint()
 REMOVE_TIMEOUT = 15  # seconds an engine has to remove a container before it counts as not answering

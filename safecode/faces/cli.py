@@ -1,0 +1,183 @@
+"""The command line: python -m safecode run|doctor|image|cleanup (run through safecode/__main__.py)."""
+
+import argparse
+import base64
+import dataclasses
+import json
+import os
+import sys
+
+from .. import __version__, engine
+from .doctor import doctor
+from ..errors import SafecodeError
+from ..files import write_tree
+from ..engine.image import IMAGES, SCIENTIFIC_MEMORY, default_image, default_memory, ensure_image
+from ..limits import Limits
+from ..reader.protocol import Output
+from ..result import stop_reason
+from ..engine.endpoint import ENGINES, Endpoint
+from ..engine.leftovers import kill_stray_gvisor_processes, remove_stale_code_dirs
+from .sandbox import Sandbox
+
+# Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).
+STOPPED_EXIT = {"timeout": 124, "oom": 137, "output_limit": 141, "sandbox_error": 125}
+ERROR_EXIT = 2  # safecode itself could not run the program, or the command line was wrong
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except (SafecodeError, ValueError, OSError) as error:
+        print(f"safecode: {error}", file=sys.stderr)
+        return ERROR_EXIT
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m safecode", description="Run untrusted Python in Docker.")
+    parser.add_argument("--version", action="version", version=f"safecode {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a script, or code given with -c, in a sandbox")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("script", nargs="?", help="the Python file to run ('-' reads it from stdin)")
+    source.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
+    run.add_argument("--input", metavar="FILE",
+                     help="the program's standard input, read whole (default: ours, forwarded as it comes)")
+    run.add_argument("--json", action="store_true", help="print the whole result as JSON, at the end")
+    run.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds (default %(default)s)")
+    run.add_argument("--memory", default=None,
+                     help=f"RAM, e.g. 256m (default {Limits.memory}; {SCIENTIFIC_MEMORY} for a scientific image)")
+    run.add_argument("--cpus", type=float, default=Limits.cpus, help="CPU share (default %(default)s)")
+    run.add_argument("--pids", type=int, default=Limits.pids, help="processes (default %(default)s)")
+    run.add_argument("--max-output", type=int, default=Limits.max_output, help="bytes (default %(default)s)")
+    run.add_argument("--image", default=None, help=f"sandbox image (default {default_image()})")
+    run.add_argument("--file", action="append", default=[], metavar="[NAME=]PATH", dest="files",
+                     help="a file for the program, beside main.py under NAME (default: PATH's own name); repeatable")
+    run.add_argument("--scratch", default=None, metavar="SIZE",
+                     help="writable space at /tmp and /app/out, e.g. 32m (default: nothing writable)")
+    run.add_argument("--out", metavar="DIR", help="write the files the program left in /app/out into DIR")
+    _where(run)
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("doctor", help="check that Docker answers and the sandbox holds")
+    check.add_argument("--image", default=None)
+    _where(check)
+    check.set_defaults(command=lambda args: 0 if doctor(Sandbox(image=args.image, **_endpoint(args))) else 1)
+
+    image = commands.add_parser("image", help="make a sandbox image exist (never pulls at run time)")
+    which = image.add_mutually_exclusive_group()
+    which.add_argument("--image", default=None,
+                       help=f"name (default {default_image()}); safecode's own: {', '.join(IMAGES)}")
+    which.add_argument("--all", action="store_true", help="every one of safecode's own images")
+    image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
+    _where(image, runtime=False)
+    image.set_defaults(command=_image)
+
+    cleanup = commands.add_parser("cleanup", help="remove every safecode container, and what a crash left here")
+    _where(cleanup, runtime=False)
+    cleanup.set_defaults(command=_cleanup)
+    return parser
+
+
+def _where(command, runtime=True):
+    """The options that say which engine runs the sandboxes."""
+    if runtime:
+        command.add_argument("--runtime", help="the engine's OCI runtime, e.g. runsc for gVisor (default: its own)")
+    command.add_argument("--engine", choices=ENGINES, default="docker", help="the container CLI (default docker)")
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--host", help="a Docker engine elsewhere, e.g. ssh://user@box (default: DOCKER_HOST)")
+    where.add_argument("--context", help="a Docker context (default: DOCKER_CONTEXT, then the current one)")
+
+
+def _endpoint(args):
+    """The Sandbox keywords of the options _where added."""
+    keywords = {"engine": args.engine, "host": args.host, "context": args.context}
+    return {**keywords, "runtime": args.runtime} if hasattr(args, "runtime") else keywords
+
+
+def _read(path):
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _files(specs):
+    """--file [NAME=]PATH arguments as the mapping that execute() takes."""
+    files = {}
+    for spec in specs:
+        name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+        files[name or os.path.basename(path)] = _read(path)
+    return files
+
+
+def _own_stdin():
+    """Our standard input, to forward to the program as it comes (a terminal line by line); b"" if we have none."""
+    try:
+        sys.stdin.buffer.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdin at all (closed, or replaced by something without an fd)
+        return b""
+    return sys.stdin.buffer
+
+
+def _run(args):
+    code = args.code if args.code is not None else _read(args.script).decode("utf-8", "replace")
+    if args.input:
+        stdin = _read(args.input)
+    else:
+        stdin = b"" if args.script == "-" else _own_stdin()  # a script read from stdin leaves none for the program
+    image = args.image or default_image()
+    sandbox = Sandbox(
+        timeout=args.timeout, memory=args.memory or default_memory(image),
+        cpus=args.cpus, pids=args.pids, max_output=args.max_output, image=image, scratch=args.scratch,
+        **_endpoint(args),
+    )
+    if args.out and args.scratch is None:
+        raise ValueError("--out needs --scratch: without scratch space the program cannot write any file")
+    with sandbox.stream(code, stdin=stdin, files=_files(args.files)) as run:
+        if args.json:
+            result = run.result()
+            files = {name: base64.b64encode(data).decode() for name, data in result.files.items()}
+            print(json.dumps({**dataclasses.asdict(result), "files": files, "ok": result.ok}, indent=2))
+        else:
+            for result in run:
+                if isinstance(result, Output):  # as it comes, as `python script.py` would show it
+                    out = sys.stdout if result.stream == "stdout" else sys.stderr
+                    out.buffer.write(result.text.encode("utf-8"))
+                    out.buffer.flush()
+            if reason := stop_reason(result, sandbox.limits):
+                print(f"safecode: {reason}", file=sys.stderr)
+    for note in result.files_left_out:
+        print(f"safecode: not returned from out/: {note}", file=sys.stderr)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        write_tree(args.out, result.files, replace=True)
+    if result.status in STOPPED_EXIT:
+        return STOPPED_EXIT[result.status]
+    return 1 if result.exit_code is None else result.exit_code  # None: a program that forged its end mark
+
+
+def _image(args):
+    for name in IMAGES if args.all else [args.image or default_image()]:
+        how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr),
+                           endpoint=Endpoint(**_endpoint(args)))
+        print(f"{name}: {how}")
+    return 0
+
+
+def _cleanup(args):
+    where = Endpoint(**_endpoint(args))
+    names = engine.ours(where)
+    if names:
+        engine.remove(*names, attempts=1, endpoint=where)
+    print(f"removed {len(names)} container(s) from {where.describe()}")
+    if where.local:  # what a crash leaves on this machine
+        folders = remove_stale_code_dirs()
+        gvisor = kill_stray_gvisor_processes() if where.engine == "docker" else 0
+        print(f"removed {folders} stale code folder(s); killed {gvisor} stray gVisor process(es)")
+    return 0
+
