@@ -155,6 +155,26 @@ def test_a_session_ends_after_its_lifetime_however_busy(open_session):
     assert result.session_ended and result.duration < 10
 
 
+def test_a_lifetime_holds_with_cells_arriving_every_few_tenths_of_a_second(open_session):
+    live = open_session(lifetime=3)
+    host, opened = host_of(live), time.monotonic()
+    ended = None
+    while time.monotonic() - opened < 10:
+        try:
+            result = live.execute("import time\ntime.sleep(0.2)\n1")
+        except SessionEnded:
+            ended = time.monotonic() - opened
+            break
+        if result.session_ended:  # the cell in flight when the lifetime ran out says so
+            assert "lifetime of 3s" in result.stderr and result.status != "ok"
+        time.sleep(0.1)
+    assert ended is not None and 2.5 < ended < 3 + 1.5, ended  # within a second of its lifetime (and a cell)
+    assert not live.alive
+    with pytest.raises(SessionEnded):
+        live.execute("1")
+    assert not container_exists(host, open_session.endpoint)
+
+
 def test_leaving_a_cell_early_ends_the_session_and_its_container(open_session):
     live = open_session()
     host = host_of(live)

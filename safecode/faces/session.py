@@ -4,8 +4,9 @@ The container runs the session kernel (inside/kernel.py) instead of one program.
 past it the cell gets a KeyboardInterrupt (SIGINT, through Docker), and if it has not stopped a second later the
 whole session ends, its container killed: a timed-out cell is never left running. Memory, CPU, processes and scratch
 are the session's as a whole. A session ends by itself after `idle` seconds without a cell and after `lifetime`
-seconds in all; closing it, leaving its `with` block, garbage collection, interpreter exit and the death of its owner
-all remove its container.
+seconds in all, however busy (its kernel keeps both; the host's clock is a second wall for the lifetime); closing
+it, leaving its `with` block, garbage collection, interpreter exit and the death of its owner all remove its
+container.
 """
 
 import dataclasses
@@ -30,6 +31,7 @@ IDLE = 300.0  # seconds without a cell after which a session ends
 LIFETIME = 3600.0  # seconds after which a session ends, however busy
 INTERRUPT_GRACE = 1.0  # seconds an interrupted cell has to stop before its session is ended
 CELL_ACK = 5.0  # seconds the kernel has to take a cell
+LIFETIME_GRACE = 1.0  # seconds past a session's lifetime after which the host ends it, if its kernel has not
 
 
 class Session:
@@ -47,6 +49,7 @@ class Session:
         self.limits = sandbox.limits
         self._lock = threading.Lock()
         self._container, _ = sandbox._take(self.limits, None, lambda box: box.open_session(KERNEL, idle, lifetime))
+        self._ends = time.monotonic() + lifetime + LIFETIME_GRACE  # the host's own wall, behind the kernel's
         self._ended = False
         self._finalizer = weakref.finalize(self, self._container.stop)
 
@@ -90,7 +93,7 @@ class Session:
     def _cell(self, source, stdin, files, limit, started, cancel):
         try:
             with self._lock:
-                if not self.alive:
+                if not self.alive or time.monotonic() >= self._ends:
                     self.close()
                     raise SessionEnded("the session has ended: start a new one")
                 container = self._container
@@ -113,7 +116,11 @@ class Session:
 
     def _run(self, container, deadline, started, cancel):
         reader = Reader(container.mark, self.limits.max_output, container.out_bytes)
-        stopped = yield from pump(container, reader, None, deadline, cancel)
+        stopped = yield from pump(container, reader, None, min(deadline, self._ends), cancel)
+        if stopped == "timeout" and not reader.ended and time.monotonic() < deadline:  # the lifetime, not the cell's
+            yield from stop_keeping_output(container, reader)  # limit: the kernel did not end itself, so end it here
+            self.close()
+            return make_result(reader, "timeout", None, started, session_ended=True)
         if stopped == "timeout" and not reader.ended:  # interrupt the cell; a second later, end the session
             engine.docker("kill", "--signal", "INT", container.name, timeout=10, endpoint=container.endpoint)
             interrupted = yield from pump(container, reader, None, time.monotonic() + INTERRUPT_GRACE, cancel)

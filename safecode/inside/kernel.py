@@ -12,8 +12,9 @@ interactive interpreter shows it. The host speaks on stdin, the kernel answers a
 
 SIGINT (which the host sends through Docker when a cell runs past its limit) raises KeyboardInterrupt in the cell.
 SystemExit ends the session, as it ends the interpreter. The session also ends by itself, with its container: at
-end of stdin (the host is gone), after `idle` seconds without a cell, after `lifetime` seconds in all, and when a
-cell runs `BACKSTOP` seconds past its own limit even if the host is gone.
+end of stdin (the host is gone), after `idle` seconds without a cell, after `lifetime` seconds in all however busy
+(a cell in flight then ends with a word on stderr, and ends the session), and when a cell runs `BACKSTOP` seconds
+past its own limit even if the host is gone. One timer (SIGALRM) keeps all three.
 """
 
 import os
@@ -40,16 +41,46 @@ def serve(sv):
     sys.argv[:], sys.path[0] = [""], "/app"
     os.chdir("/app")
     seen = {}
+    cell = {"before": None}  # the CPU times at the start of the cell in flight, if any
+
+    def finish(status, leaving):
+        """The cell's end marks (and, with scratch, its new files); the session ends with it when `leaving`."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        used = sum(os.times()[:4]) - sum(cell["before"][:4])  # user and system, its own and its children's
+        cpu = min(int(used * 1e6), 10**12 - 1)
+        peak = min(resource_peak(), 10**12 - 1)
+        os.write(2, sv.MARK + b"E%012d%012d%d" % (cpu, peak, leaving))
+        os.write(1, sv.MARK + b"E%03d" % (status & 0xFF))
+        if sv.OUT_BYTES:
+            sv.send_files(sv.OUT_BYTES, seen)
+        if leaving:
+            os._exit(0)
+
+    def timer(signum, frame):
+        """The session's lifetime is over, or a cell ran BACKSTOP seconds past its limit and the host did not stop
+        it: the session ends now, with its container. A cell in flight says why and ends the session."""
+        if cell["before"] is None:
+            os._exit(0)
+        if time.monotonic() >= ends - 0.01:
+            os.write(2, b"\nsafecode: the session reached its lifetime of %gs and has ended\n" % lifetime)
+        finish(1, True)
+
+    _signal.signal(_signal.SIGALRM, timer)
     os.write(1, sv.MARK + b"A")  # the session is open
     for number in range(1, 1 << 62):
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # an interrupt that comes late finds no cell to stop
-        alarm(_signal, min(idle, ends - time.monotonic()))  # no cell in time: SIGALRM ends us, and the container
+        cell["before"] = None
+        arm(_signal, min(idle, ends - time.monotonic()))  # no cell in time: the session ends, and the container
         code_size, stdin_size, limit, files_size = sv.read_line().split()
-        alarm(_signal, min(float(limit) + BACKSTOP, ends - time.monotonic()))
+        arm(_signal, min(float(limit) + BACKSTOP, ends - time.monotonic()))
         source = sv.read_exactly(int(code_size)).decode("utf-8", "replace")
         sys.stdin = io.TextIOWrapper(io.BytesIO(sv.read_exactly(int(stdin_size))), encoding="utf-8")
         sv.receive_files(int(files_size))
-        before = os.times()
+        cell["before"] = os.times()
         os.write(1, sv.MARK + b"A")
         status, leaving = 0, None
         try:
@@ -66,20 +97,9 @@ def serve(sv):
             status = 1
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         show_figures()
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
         if leaving is not None:
             status = sv.exit_status(leaving)
-        after = os.times()
-        used = sum(after[:4]) - sum(before[:4])  # user and system time, its own and its waited-for children's
-        cpu = min(int(used * 1e6), 10**12 - 1)
-        peak = min(resource_peak(), 10**12 - 1)
-        os.write(2, sv.MARK + b"E%012d%012d%d" % (cpu, peak, leaving is not None))
-        os.write(1, sv.MARK + b"E%03d" % (status & 0xFF))
-        if sv.OUT_BYTES:
-            sv.send_files(sv.OUT_BYTES, seen)
-        if leaving is not None:
-            os._exit(0)
+        finish(status, leaving is not None)
     os._exit(0)
 
 
@@ -103,8 +123,11 @@ def show_figures():
             pass
 
 
-def alarm(signals, seconds):
-    signals.alarm(max(1, int(seconds + 0.999)))
+def arm(signals, seconds):
+    """SIGALRM in `seconds` (to the millisecond); at once when that time has passed already."""
+    if seconds <= 0:
+        os.kill(os.getpid(), signals.SIGALRM)
+    signals.setitimer(signals.ITIMER_REAL, max(seconds, 0.001))
 
 
 def resource_peak():
