@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-PACKAGE := $(wildcard safecode/*.py safecode/*/*.py) safecode/py.typed setup.cfg pyproject.toml
+PACKAGE := $(wildcard safecode/*.py safecode/*/*.py safecode/*/*.json) safecode/py.typed setup.cfg pyproject.toml
 
 .PHONY: demo test test-fast test-versions bench image doctor docker engines browser cleanup clean
 

@@ -204,6 +204,32 @@ def walls(samples):
     return times, missing
 
 
+def profiles(samples):
+    """print(2+2) cold and warm under safecode's seccomp profile and under the engine's default, interleaved."""
+    boxes = {name: (Sandbox(seccomp=choice), Sandbox(warm=1, seccomp=choice))
+             for name, choice in (("safecode's profile", None), ("engine default", "engine"))}
+    times = {}
+    try:
+        for _ in range(samples):
+            for name, (cold, warm) in boxes.items():
+                refilled(warm)
+                times.setdefault(f"{name} warm", []).append(timed(runner(warm)))
+                times.setdefault(f"{name} cold", []).append(timed(runner(cold)))
+    finally:
+        for _, warm in boxes.values():
+            warm.close()
+    return times
+
+
+def table(times, base, width=24):
+    """Median and p90 of each row in ms, and its median relative to the row named `base`."""
+    print(f"{'':{width}} {'median ms':>9} {'p90 ms':>8} {'vs ' + base:>{max(7, len(base) + 3)}}")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{name:{width}} {ms(median)} {ms(percentile(samples, 0.9))} "
+              f"{median / statistics.median(times[base]):{max(7, len(base) + 3)}.2f}")
+
+
 def runner(box):
     def run():
         result = box.execute(CODE)
@@ -288,19 +314,15 @@ def main():
 
     cell = cells(args.samples)
     print(f"\nSessions: a trivial cell (x = 1) in a live session beside a warm execute, {args.samples} samples each")
-    print(f"{'':16} {'median ms':>9} {'p90 ms':>8} {'vs warm':>7}")
-    for name, samples in cell.items():
-        median = statistics.median(samples)
-        print(f"{name:16} {ms(median)} {ms(percentile(samples, 0.9))} "
-              f"{median / statistics.median(cell['warm execute']):7.2f}")
+    table(cell, "warm execute", width=16)
+
+    print(f"\nSystem call filter: {CODE} under safecode's seccomp profile and the engine's default, cold and warm, "
+          f"{args.walls} interleaved samples each")
+    table(profiles(args.walls), "engine default cold")
 
     wall, missing = walls(args.walls)
     print(f"\nWalls: {CODE}, each wall cold and warm (a pool of 1, refilled), {args.walls} interleaved samples each")
-    print(f"{'':24} {'median ms':>9} {'p90 ms':>8} {'vs runc cold':>12}")
-    base = statistics.median(wall["runc cold"])
-    for name, samples in wall.items():
-        median = statistics.median(samples)
-        print(f"{name:24} {ms(median)} {ms(percentile(samples, 0.9))} {median / base:12.2f}")
+    table(wall, "runc cold")
     for line in missing:
         print(f"left out: {line}")
 

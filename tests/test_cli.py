@@ -160,12 +160,17 @@ def test_docker_down_is_a_clear_error():
     assert proc.returncode == 2 and "Cannot connect" in proc.stderr and "Traceback" not in proc.stderr
 
 
+PROFILE_HOLDS = ("safecode's profile allows 260 calls (Docker's default: 301); refused from inside: io_uring_setup, "
+                 "memfd_create, ptrace, unshare")
+
+
 def test_doctor_passes_on_this_host():
     proc = safecode("doctor")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout and "FAIL" not in proc.stdout
-    assert proc.stdout.count("[ok]") == 12
+    assert proc.stdout.count("[ok]") == 13
     assert "runs sandboxes with runc" in proc.stdout and "runc (default)" in proc.stdout
+    assert PROFILE_HOLDS in proc.stdout
     assert "seccomp filter active (mode 2)" in proc.stdout and "through its read-only mount" in proc.stdout
     assert "counts the program's processes and threads (the container's pids cgroup)" in proc.stdout
 
@@ -173,17 +178,27 @@ def test_doctor_passes_on_this_host():
 def test_doctor_under_gvisor_proves_its_kernel_and_says_what_the_process_limit_means(runsc_wall):
     proc = safecode("doctor", "--runtime", "runsc")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("[ok]") == 12 and "runs sandboxes with runsc" in proc.stdout
-    assert "the program runs on gVisor's kernel" in proc.stdout
+    assert proc.stdout.count("[ok]") == 13 and "runs sandboxes with runsc" in proc.stdout
+    assert "the program runs on gVisor's kernel" in proc.stdout and PROFILE_HOLDS in proc.stdout
     assert "the container's pids cgroup counts gVisor's own host tasks" in proc.stdout
 
 
 def test_doctor_on_podman_and_on_a_remote_engine(podman_wall, ssh_wall):
     podman = safecode("doctor", "--engine", "podman")
     assert podman.returncode == 0 and "podman, engine 4" in podman.stdout, podman.stdout + podman.stderr
+    assert PROFILE_HOLDS in podman.stdout
     remote = safecode("doctor", "--host", ssh_wall["host"])
     assert remote.returncode == 0, remote.stdout + remote.stderr
-    assert "code reaches /app through stdin" in remote.stdout and remote.stdout.count("[ok]") == 12
+    assert "code reaches /app through stdin" in remote.stdout and remote.stdout.count("[ok]") == 13
+    assert PROFILE_HOLDS in remote.stdout  # the CLI sent the profile's content to the engine over SSH
+
+
+def test_doctor_shows_the_engines_default_is_wider():
+    proc = safecode("doctor", "--seccomp", "engine")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the engine's default profile (wider than safecode's); open from inside: io_uring_setup" in proc.stdout
+    bad = safecode("run", "--seccomp", "/nonexistent/profile.json", "-c", "print(1)")
+    assert bad.returncode == 2 and "cannot be read" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_doctor_fails_without_a_daemon_or_with_an_unknown_runtime():

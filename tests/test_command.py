@@ -115,8 +115,9 @@ def test_podman_and_contexts():
     argv = args(endpoint=Endpoint(engine="podman"))
     assert argv[:2] == ["podman", "run"] and argv[-3] == "localhost/img:1"
     assert args(endpoint=Endpoint(context="far"))[:4] == ["docker", "--context", "far", "run"]
-    assert args(endpoint=Endpoint(engine="podman", runtime="runsc"))[:4] == [
-        "podman", "--runtime-flag", "network=none", "run"]  # gVisor's own flag, which Docker takes from daemon.json
+    # gVisor's own flags, which Docker takes from daemon.json
+    assert args(endpoint=Endpoint(engine="podman", runtime="runsc"))[:6] == [
+        "podman", "--runtime-flag", "network=none", "--runtime-flag", "oci-seccomp", "run"]
 
 
 @pytest.mark.parametrize("image, named", [

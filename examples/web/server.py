@@ -100,6 +100,9 @@ def main(argv=None):
                              "(default: nothing writable, as the seeds' safety examples expect)")
     parser.add_argument("--runtime", help="the engine's OCI runtime for every run, e.g. runsc for gVisor "
                                           "(default: the engine's own)")
+    parser.add_argument("--seccomp", metavar="PROFILE", help="system calls allowed in each run: 'engine' for the "
+                                                             "engine's default, or a profile's path (default: "
+                                                             "safecode's own, narrower)")
     parser.add_argument("--engine", choices=ENGINES, default="docker", help="the container CLI (default docker)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--engine-host", metavar="URL",
@@ -119,7 +122,8 @@ def main(argv=None):
         sandbox = Sandbox(timeout=args.timeout, max_code=MAX_CODE, max_files=MAX_FILES, image=image,
                           memory=args.memory or default_memory(image),
                           scratch=args.scratch, runtime=args.runtime, engine=args.engine, host=args.engine_host,
-                          context=args.context, warm=args.max_runs if args.warm is None else args.warm)
+                          context=args.context, seccomp=args.seccomp,
+                          warm=args.max_runs if args.warm is None else args.warm)
     except ValueError as error:
         parser.error(str(error))
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}

@@ -24,13 +24,16 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """An engine to run sandboxes on. The defaults mean what `docker` alone means: DOCKER_HOST and DOCKER_CONTEXT
-    are honoured, then the CLI's current context. `runtime` None is the engine's default runtime."""
+    """An engine to run sandboxes on, and the walls it puts around them. The defaults mean what `docker` alone means:
+    DOCKER_HOST and DOCKER_CONTEXT are honoured, then the CLI's current context. `runtime` None is the engine's
+    default runtime; `seccomp` None is safecode's own profile, "engine" the engine's default, else a profile's path
+    (seccomp.py reads and checks it)."""
 
     engine: str = "docker"
     host: Optional[str] = None
     context: Optional[str] = None
     runtime: Optional[str] = None
+    seccomp: Optional[str] = None
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -43,6 +46,8 @@ class Endpoint:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not _NAME.match(value)):
                 raise ValueError(f"{name} must be a name such as 'default' or 'runsc', not {value!r}")
+        if self.seccomp is not None and (not isinstance(self.seccomp, str) or not self.seccomp.strip()):
+            raise ValueError(f"seccomp must be 'engine' or the path of a seccomp profile, not {self.seccomp!r}")
         if self.host is not None and self.context is not None:
             raise ValueError("give host or context, not both: a context names a host already")
         if self.engine == "podman" and (self.host or self.context):
@@ -56,9 +61,10 @@ class Endpoint:
         if self.context is not None:
             return [self.engine, "--context", self.context]
         if self.engine == "podman" and self.runtime == "runsc":
-            # Docker passes gVisor this flag from daemon.json; podman needs it here. Without it gVisor tries to set
-            # up networking in the host's namespace and fails; the sandbox has no network either way.
-            return [self.engine, "--runtime-flag", "network=none"]
+            # Docker passes gVisor these flags from daemon.json; podman needs them here. Without the first gVisor
+            # tries to set up networking in the host's namespace and fails (the sandbox has no network either way);
+            # without the second it ignores the container's seccomp profile.
+            return [self.engine, "--runtime-flag", "network=none", "--runtime-flag", "oci-seccomp"]
         return [self.engine]
 
     @property

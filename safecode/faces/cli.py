@@ -87,6 +87,9 @@ def _where(command, runtime=True):
     """The options that say which engine runs the sandboxes."""
     if runtime:
         command.add_argument("--runtime", help="the engine's OCI runtime, e.g. runsc for gVisor (default: its own)")
+        command.add_argument("--seccomp", metavar="PROFILE",
+                             help="system calls allowed: 'engine' for the engine's default, or a profile's path "
+                                  "(default: safecode's own, narrower)")
     command.add_argument("--engine", choices=ENGINES, default="docker", help="the container CLI (default docker)")
     where = command.add_mutually_exclusive_group()
     where.add_argument("--host", help="a Docker engine elsewhere, e.g. ssh://user@box (default: DOCKER_HOST)")
@@ -96,7 +99,7 @@ def _where(command, runtime=True):
 def _endpoint(args):
     """The Sandbox keywords of the options _where added."""
     keywords = {"engine": args.engine, "host": args.host, "context": args.context}
-    return {**keywords, "runtime": args.runtime} if hasattr(args, "runtime") else keywords
+    return {**keywords, "runtime": args.runtime, "seccomp": args.seccomp} if hasattr(args, "runtime") else keywords
 
 
 def _read(path):

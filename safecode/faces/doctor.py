@@ -6,6 +6,7 @@ import shutil
 
 from .. import engine
 from ..errors import SafecodeError
+from ..engine import seccomp
 from ..engine.image import built
 from .sandbox import Sandbox
 
@@ -35,6 +36,17 @@ caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff
 print("root" if os.getuid() == 0 else "user", "caps" if any(int(c, 16) for c in caps) else "nocaps")
 """
 _MEMORY = "x = bytearray(512 * 1024 * 1024)\nprint('allocated')"
+# Calls safecode's profile refuses and engines' defaults have let through; open: the kernel looked at the arguments.
+_SYSCALLS = """
+import ctypes, errno, platform
+numbers = {"x86_64": (425, 319, 101, 272), "aarch64": (425, 279, 117, 97)}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+for name, number in zip(("io_uring_setup", "memfd_create", "ptrace", "unshare"), numbers):
+    ctypes.set_errno(0)
+    done = libc.syscall(number, 0x10000000 if name == "unshare" else 0, 0, 0, 0) != -1
+    print(name, "open" if done or ctypes.get_errno() not in (errno.EPERM, errno.ENOSYS) else "refused")
+"""
+DOCKER_DEFAULT_ALLOWS = 301  # Docker's default profile before v25, 64-bit x86, no capabilities (README)
 GVISOR_RELEASE = "4.4.0"  # the kernel release gVisor tells its programs
 _FILTERS = """
 import platform
@@ -124,6 +136,30 @@ def _check_filters(sandbox):
     return True, f"host kernel {release}; seccomp filter active (mode 2); {apparmor}"
 
 
+def _check_syscalls(sandbox):
+    """Which profile filters the program's system calls, how many it allows, and proof from inside that it holds."""
+    where = sandbox.endpoint
+    if where.runtime == "runsc" and where.engine == "docker":
+        proc = engine.docker("info", "--format", "{{json .Runtimes.runsc}}", timeout=20, endpoint=where)
+        if "--oci-seccomp" not in proc.stdout:
+            return False, ("this engine's runsc ignores seccomp profiles: register it with the runtime argument "
+                           "--oci-seccomp (scripts/ensure-docker does)")
+    result = _like(sandbox).execute(_SYSCALLS)
+    calls = dict(line.split() for line in result.stdout.splitlines() if len(line.split()) == 2)
+    if not calls:
+        return False, f"the probe did not run ({result.status}) {result.stderr.strip()[-200:]}"
+    opened = [name for name, said in calls.items() if said == "open"]
+    inside = (f"open from inside: {', '.join(opened)}" if opened else f"refused from inside: {', '.join(calls)}")
+    if where.seccomp == seccomp.ENGINE:
+        return True, f"the engine's default profile (wider than safecode's); {inside}"
+    profile = seccomp.load(where.seccomp)
+    which = "safecode's profile" if where.seccomp is None else f"profile {where.seccomp}"
+    counted = f"{which} allows {len(seccomp.allowed(profile))} calls (Docker's default: {DOCKER_DEFAULT_ALLOWS})"
+    if where.seccomp is None and opened:
+        return False, f"{counted}, but {inside}"
+    return True, f"{counted}; {inside}"
+
+
 def _check_image(sandbox):
     if engine.image_exists(sandbox.image, sandbox.endpoint):
         others = [name for name in built() if name != sandbox.image] if sandbox.endpoint == engine.LOCAL else []
@@ -169,6 +205,7 @@ CHECKS = [
     ("filesystem read-only (/, /tmp, /app, /dev/shm)", _probe(_READ_ONLY, "read-only")),
     ("not root, no capabilities", _probe(_IDENTITY, "user nocaps")),
     ("kernel, system call filter (seccomp), AppArmor", _check_filters),
+    ("system calls allowed (seccomp profile)", _check_syscalls),
     ("memory limit enforced", _check_memory),
     ("process limit enforced", _probe(_PROCESSES, "capped")),
     ("timed-out container gone", _check_timeout),

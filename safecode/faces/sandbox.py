@@ -17,6 +17,7 @@ from ..engine.image import default_image
 from ..engine.leftovers import sweep_once
 from ..limits import Limits
 from ..engine.pool import Pool
+from ..engine.seccomp import load as load_profile
 from ..result import Result
 from ..reader.run import events, input_source, program_source
 from .session import IDLE, LIFETIME, Session
@@ -36,6 +37,9 @@ class Sandbox:
     Where they run: `runtime` picks the engine's OCI runtime ("runsc" for gVisor; default: the engine's own);
     `engine="podman"` drives podman instead of docker; `host` ("ssh://user@box") or `context` (a Docker context)
     an engine elsewhere, which gets the code through the container's stdin rather than a mounted folder.
+    `seccomp` picks the system calls a program may make: safecode's own profile by default (narrower than the
+    engine's: no io_uring, ptrace, memfd, netlink, ...), "engine" for the engine's default (wider: a program then
+    reaches more of the host's kernel), or the path of a profile of your own.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class Sandbox:
         engine: str = "docker",
         host: Optional[str] = None,
         context: Optional[str] = None,
+        seccomp: Optional[str] = None,
     ) -> None:
         self.limits = Limits(
             timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code,
@@ -64,7 +69,8 @@ class Sandbox:
             raise ValueError(f"image must be an image name, not {image!r}")
         if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
             raise ValueError(f"warm must be a whole number of containers, 0 or more, not {warm!r}")
-        self.endpoint = Endpoint(engine=engine, host=host, context=context, runtime=runtime)
+        self.endpoint = Endpoint(engine=engine, host=host, context=context, runtime=runtime, seccomp=seccomp)
+        load_profile(seccomp)  # an unreadable or invalid profile is an error now, before any container starts
         self.image = image or default_image()
         self.warm = warm
         sweep_once()  # code folders that a killed caller left, once their container is gone
@@ -165,8 +171,8 @@ def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> 
     """Run `code` once in a fresh sandbox; returns a Result.
 
     Keywords: `stdin` and `files`, as Sandbox.execute takes them, and those of Sandbox but `warm`: the limits
-    (timeout, memory, cpus, pids, max_output, max_code, max_files, scratch), image, and where it runs (runtime,
-    engine, host, context).
+    (timeout, memory, cpus, pids, max_output, max_code, max_files, scratch), image, and where and how it runs
+    (runtime, engine, host, context, seccomp).
     """
     with stream(code, stdin=stdin, files=files, **sandbox) as run:
         return run.result()
