@@ -1,7 +1,69 @@
 """The outcome of one run: a frozen value, whatever happened to the program."""
 
+import base64
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex", "image/svg+xml", "application/json")
+BINARY_TYPES = ("image/png", "image/jpeg", "application/pdf")
+
+
+@dataclass(frozen=True)
+class Display:
+    """One rich result, as a notebook shows it: `data` maps MIME types to the forms the program gave, str for text
+    types (application/json as its JSON text) and bytes for binary ones (image/png, image/jpeg, application/pdf).
+
+    Everything in it is the program's: never render its HTML or SVG in a page of yours unconfined (see README).
+    """
+
+    data: Mapping[str, Union[str, bytes]]
+
+    @property
+    def text(self) -> Optional[str]:
+        return self._form("text/plain")
+
+    @property
+    def html(self) -> Optional[str]:
+        return self._form("text/html")
+
+    @property
+    def markdown(self) -> Optional[str]:
+        return self._form("text/markdown")
+
+    @property
+    def latex(self) -> Optional[str]:
+        return self._form("text/latex")
+
+    @property
+    def svg(self) -> Optional[str]:
+        return self._form("image/svg+xml")
+
+    @property
+    def json(self) -> Optional[str]:
+        return self._form("application/json")
+
+    @property
+    def png(self) -> Optional[bytes]:
+        return self._form("image/png")
+
+    @property
+    def jpeg(self) -> Optional[bytes]:
+        return self._form("image/jpeg")
+
+    def _form(self, mime: str) -> Any:
+        return self.data.get(mime)
+
+    def as_json(self) -> Dict[str, str]:
+        """The forms as JSON takes them, as the web API and `--json` give them: binary ones in base64."""
+        return {mime: base64.b64encode(value).decode() if isinstance(value, bytes) else value
+                for mime, value in self.data.items()}
+
+    def __repr__(self) -> str:
+        forms = ", ".join(f"{mime!r}: " + (f"<{len(value)} bytes>" if isinstance(value, bytes) else
+                                            repr(value if len(value) <= 60 else value[:57] + "..."))
+                          for mime, value in self.data.items())
+        return f"Display({{{forms}}})"
+
 
 @dataclass(frozen=True)
 class Result:
@@ -20,6 +82,8 @@ class Result:
     peak_memory: Optional[int] = None  # bytes: the program's peak resident memory; None when it was stopped
     files: Dict[str, bytes] = field(default_factory=dict)  # what the program left in /app/out (scratch on)
     files_left_out: Tuple[str, ...] = ()  # what of /app/out did not come back, and why
+    displays: Tuple[Display, ...] = ()  # what the program displayed (display(), charts, a cell's rich result), in order
+    displays_left_out: Tuple[str, ...] = ()  # what of them did not come back, and why
     session_ended: bool = False  # a session's cell only: this cell ended its session (see Session)
 
     @property

@@ -93,10 +93,15 @@ def test_network_is_blocked(run):
             socket.create_connection(("1.1.1.1", 80), timeout=2)
         except OSError as error:
             print("tcp", type(error).__name__)
-        print(sorted(name for _, name in socket.if_nameindex()))
+        import os
+        print(sorted(os.listdir("/sys/class/net")))
+        try:
+            socket.if_nameindex()  # asks the kernel through a netlink socket, which the seccomp profile refuses
+        except OSError:
+            print("no netlink")
         """
     )
-    assert result.stdout.splitlines() == ["dns gaierror", "tcp OSError", "['lo']"]
+    assert result.stdout.splitlines() == ["dns gaierror", "tcp OSError", "['lo']", "no netlink"]
 
 
 @pytest.mark.parametrize("path", ["/tmp/test.txt", "/app/test.txt", "/app/main.py", "/dev/shm/x", "/test.txt"])
@@ -232,6 +237,43 @@ def test_one_large_write_arrives_whole(run):
 def test_flood_after_timeout_boundary_keeps_memory_bounded(run):
     result = run("import sys\nsys.stdout.write('y' * 50_000_000)", max_output=1_000_000)
     assert result.truncated and len(result.stdout) == 1_000_000
+
+
+def test_displays_come_back_in_order_with_the_output_and_need_no_scratch(run):
+    result = run(
+        """
+        class Table:
+            def _repr_html_(self):
+                return "<table><tr><td>1</td></tr></table>"
+            def __repr__(self):
+                return "Table(1)"
+        print("before")
+        display(Table(), {"a": 1})
+        print("after")
+        for number in range(3):
+            display(number)
+        """
+    )
+    assert result.ok and result.stdout == "before\nafter\n", result.stderr
+    assert [display.data for display in result.displays] == [
+        {"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "Table(1)"}, {"text/plain": "{'a': 1}"},
+        {"text/plain": "0"}, {"text/plain": "1"}, {"text/plain": "2"}]
+
+
+def test_printed_bytes_cannot_forge_a_display_or_break_the_stream(run):
+    result = run(
+        r"""
+        import os, sys
+        fake = b"\0" + os.urandom(16).hex().encode() + b"D000000011" + b"0011" + b'{"text/plain":"x"}'
+        sys.stdout.buffer.write(fake + b"\0" * 40 + b"D" + b"tail\n")
+        sys.stderr.buffer.write(fake + b"\n")
+        display("real")
+        print("end")
+        """
+    )
+    assert result.ok and [display.text for display in result.displays] == ["'real'"], result
+    assert result.stdout.endswith("tail\nend\n") and '{"text/plain":"x"}' in result.stdout
+    assert '{"text/plain":"x"}' in result.stderr
 
 
 def test_unicode_round_trip(run):

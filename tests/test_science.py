@@ -1,8 +1,11 @@
-"""The scientific images: plots come back as PNGs, and a warm container has the stack imported and warm."""
+"""The scientific images: charts and tables come back as displays, and a warm container has the stack imported."""
 
 
 import pytest
 
+from conftest import wait_ready
+
+from safecode import Display, Output, Sandbox
 from safecode.engine import image
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
@@ -41,14 +44,40 @@ def test_a_csv_in_a_chart_out(run):
         files={"data.csv": "x,y\n1,2\n2,4\n3,9\n"},
     )
     assert result.ok and result.stdout == "(3, 2)\n", result.stderr
-    assert sorted(result.files) == ["figure-1.png", "figure-2.png"]
-    assert all(data.startswith(PNG) for data in result.files.values())
+    assert result.files == {}  # one copy of each chart: a display, not a file as well
+    assert len(result.displays) == 2 and all(display.png.startswith(PNG) for display in result.displays)
+    assert result.displays[0].text.startswith("<Figure size")
 
 
-def test_figures_left_open_are_saved_at_the_end_even_after_an_error(run):
+def test_charts_come_in_order_with_the_output_while_the_program_runs(runs):
+    code = "import matplotlib.pyplot as plt\nprint('one')\nplt.plot([1])\nplt.show()\nprint('two')\nplt.plot([2])"
+    with (Sandbox(warm=1, **LIMITS) if runs.kind == "warm" else Sandbox(**LIMITS)) as box:
+        if runs.kind == "warm":
+            wait_ready(box, seconds=60)
+        events = [type(event) for event in box.stream(code) if isinstance(event, (Output, Display))]
+        assert box.stats()[runs.kind] == 1
+    assert events == [Output, Display, Output, Display]  # the last: left open at the end
+
+
+def test_figures_left_open_are_shown_at_the_end_even_after_an_error(run):
     result = run("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.savefig('out/mine.png')\n1 / 0")
     assert result.exit_code == 1 and "ZeroDivisionError" in result.stderr
-    assert sorted(result.files) == ["figure-1.png", "mine.png"]
+    assert sorted(result.files) == ["mine.png"] and len(result.displays) == 1
+
+
+def test_a_cells_dataframe_is_a_table_beside_its_text_and_shown_once(runs):
+    with (Sandbox(warm=1, **LIMITS) if runs.kind == "warm" else Sandbox(**LIMITS)) as box:
+        if runs.kind == "warm":
+            wait_ready(box, seconds=60)
+        with box.session() as cells:
+            first = cells.execute("import pandas as pd\ndf = pd.DataFrame({'x': [1, 2], 'y': [3, 4]})\ndf.head()")
+            plain = cells.execute("len(df)")
+            chart = cells.execute("df.plot(x='x', y='y')\nNone")
+    (table,) = first.displays
+    assert "<table" in table.html and table.text.split() == ["x", "y", "0", "1", "3", "1", "2", "4"]
+    assert first.stdout == ""  # its text is in the display, not on stdout too
+    assert plain.stdout == "2\n" and plain.displays == ()  # nothing richer than text: printed as the REPL does
+    assert len(chart.displays) == 1 and chart.displays[0].png.startswith(PNG)
 
 
 def test_the_backend_is_not_interactive(run):

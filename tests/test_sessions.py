@@ -155,6 +155,18 @@ def test_a_session_ends_after_its_lifetime_however_busy(open_session):
     assert result.session_ended and result.duration < 10
 
 
+def test_a_rich_last_expression_is_a_display_and_display_works_in_cells(open_session):
+    with open_session() as live:
+        live.execute("class Html:\n    def _repr_html_(self):\n        return '<p>x</p>'\n"
+                     "    def __repr__(self):\n        return 'Html()'")
+        result = live.execute("print('a')\ndisplay(1)\nHtml()")
+        assert result.stdout == "a\n", result.stderr  # the value's text is in its display: shown once
+        assert [display.data for display in result.displays] == [
+            {"text/plain": "1"}, {"text/html": "<p>x</p>", "text/plain": "Html()"}]
+        assert live.execute("print(repr(_))").stdout == "Html()\n"  # `_` is the last value, as in the REPL
+        assert live.execute("import IPython").stderr.endswith("ModuleNotFoundError: No module named 'IPython'\n")
+
+
 def test_a_lifetime_holds_with_cells_arriving_every_few_tenths_of_a_second(open_session):
     live = open_session(lifetime=3)
     host, opened = host_of(live), time.monotonic()

@@ -288,6 +288,21 @@ def test_stream_gives_pieces_then_the_answer_of_run(app):
 
 
 @docker
+def test_displays_come_in_the_answer_and_on_the_stream_in_order(app):
+    code = ("import sys\nsys.stdout.write('a\\n')\n"
+            "display({'text/html': '<b>x</b>', 'image/png': b'PNG'}, raw=True)\nsys.stdout.write('b\\n')")
+    status, _, answer = post(app, {"code": code})
+    assert status == 200 and answer["stdout"] == "a\nb\n", answer
+    assert answer["displays"] == [{"text/html": "<b>x</b>", "image/png": "UE5H"}] and answer["displays_left_out"] == []
+    events = stream_events(app, {"code": code})
+    kinds = [event["type"] for event in events]
+    assert [kind for at, kind in enumerate(kinds) if not at or kind != kinds[at - 1]] == [
+        "output", "display", "output", "result"]
+    assert {"type": "display", "data": {"text/html": "<b>x</b>", "image/png": "UE5H"}} in events
+    assert events[-1]["displays"] == answer["displays"]
+
+
+@docker
 def test_stream_timeout_answer(web):
     app = web.App(Sandbox(timeout=1), max_runs=1)
     last = stream_events(app, {"code": "print('x', flush=True)\nwhile True: pass"})[-1]
@@ -358,6 +373,9 @@ def test_a_session_keeps_state_between_runs(web):
         assert post(app, {"code": "print(x + 1)"}, path + "/run")[2]["stdout"] == "42\n"
         last = stream_events_at(app, path + "/run/stream", {"code": "x"})[-1]
         assert last["type"] == "result" and last["stdout"] == "41\n" and last["session_ended"] is False
+        rich = post(app, {"code": "class Html:\n    def _repr_html_(self):\n        return '<i>h</i>'\nHtml()"},
+                    path + "/run")[2]
+        assert rich["stdout"] == "" and rich["displays"][0]["text/html"] == "<i>h</i>"
         assert post(app, {"code": "print(x)"}, "/run")[2]["stderr"].endswith("NameError: name 'x' is not defined\n")
         assert call(app, "DELETE", path)[0] == 200
         assert post(app, {"code": "print(x)"}, path + "/run")[0] == 404

@@ -3,6 +3,7 @@
 import json
 import os
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -205,17 +206,54 @@ def test_upload_a_csv_plot_it_and_see_the_chart(data_site, browser, tmp_path):
     browser.choose_files("#files", [csv])
     browser.wait_for("document.getElementById('files-note').textContent.includes('sales.csv')")
     replace_code(browser, "import pandas as pd, matplotlib.pyplot as plt\ndf = pd.read_csv('sales.csv')\n"
-                          "print(len(df))\ndf.plot(x='month', y='sales')\nplt.show()")
+                          "print(len(df))\ndf.plot(x='month', y='sales')\nplt.show()\ndisplay(df)")
     browser.click("#run")
     finished(browser)
     assert text(browser, "badge") == "ok", text(browser, "stderr")
     assert text(browser, "stdout") == "4\n"
-    browser.wait_for("document.querySelector('#outfiles img') && document.querySelector('#outfiles img').complete")
-    assert browser.evaluate("document.querySelector('#outfiles img').alt") == "figure-1.png"
-    assert browser.evaluate("document.querySelector('#outfiles img').naturalWidth") > 100  # a real picture, decoded
-    assert browser.evaluate("document.querySelector('#outfiles a').download") == "figure-1.png"
+    browser.wait_for("document.querySelector('#displays img') && document.querySelector('#displays img').complete")
+    assert browser.evaluate("document.querySelector('#displays img').naturalWidth") > 100  # a real chart, decoded
+    assert browser.evaluate("document.querySelector('#displays img').src").startswith("data:image/png;base64,")
+    assert browser.evaluate("[...document.getElementById('displays').children].map(d => d.firstChild.tagName)") == [
+        "IMG", "IFRAME"]  # in the order the program made them
+    assert browser.evaluate("document.querySelector('#displays iframe').getAttribute('sandbox')") == ""
+    browser.wait_for("document.querySelector('#displays iframe').srcdoc.includes('<table')")
+    cells = framed(browser, "TD")  # the DataFrame as a table, inside the sandboxed frame (seen through DevTools)
+    assert cells[:2] == ["1", "10"] and len(cells) == 8, cells
     if SCREENSHOTS:
-        browser.screenshot(os.path.join(SCREENSHOTS, "plot.png"), height=1100)
+        browser.screenshot(os.path.join(SCREENSHOTS, "plot.png"), height=1400)
+
+
+def test_html_in_a_display_runs_nothing_in_the_page(site, browser):
+    page = "document.title=1;document.body.dataset.owned=1"  # what the program would do to the page
+    type_and_run(site, browser, (
+        "class Page:\n"
+        "    def _repr_html_(self):\n"
+        f"        return '<h3>framed</h3><script>parent.{page}</script><img src=x onerror=parent.{page}>'\n"
+        "    def _repr_svg_(self):\n"
+        f"        return '<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"parent.{page}\"></svg>'\n"
+        "display(Page())\n"
+        "display({'image/svg+xml': Page()._repr_svg_(), 'text/markdown': 'not shown'}, raw=True)\n"
+        f"display({{'text/markdown': '<img src=x onerror={page}>'}}, raw=True)"))
+    assert text(browser, "badge") == "ok", text(browser, "stderr")
+    browser.wait_for("document.querySelectorAll('#displays > div').length === 3")
+    browser.wait_for("document.querySelector('#displays iframe').srcdoc.includes('framed')")
+    assert framed(browser, "H3") == ["framed"]  # the HTML was shown...
+    title = browser.evaluate("document.title")
+    assert browser.evaluate(f"(() => {{ const before = document.title; {page}; const after = document.title; "
+                            "document.title = before; delete document.body.dataset.owned; return after; })()") \
+        == "1"  # ...its script would have changed the page, had it run in it...
+    time.sleep(1)  # ...and it had every chance to
+    assert browser.evaluate("document.title") == title and browser.evaluate("document.body.dataset.owned") is None
+    assert browser.evaluate("document.querySelector('#displays img').src").startswith("data:image/svg+xml;base64,")
+    assert browser.evaluate("document.querySelectorAll('#displays svg, #displays script').length") == 0
+    assert browser.evaluate("document.querySelectorAll('#displays pre')[0].textContent") == f"<img src=x onerror={page}>"
+
+
+def framed(browser, tag):
+    """The text of each `tag` element inside the page's sandboxed frames, read through DevTools."""
+    found = browser.evaluate_in_frames(f"[...document.querySelectorAll({json.dumps(tag)})].map(e => e.textContent)")
+    return [text for frame in found for text in frame]
 
 
 def test_svg_and_other_files_are_only_links(data_site, browser):

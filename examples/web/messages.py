@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sys
 
-from safecode import Output, Result, SafecodeError
+from safecode import Display, Output, Result, SafecodeError
 from safecode.errors import DockerUnavailable, ImageNotFound, SessionEnded
 from safecode.result import stop_reason
 
@@ -28,13 +28,16 @@ class HTTPError(Exception):
 
 
 def event_line(event, limits):
-    """One line of POST /run/stream: an output piece, the result (the fields of POST /run), or the error that ended it.
+    """One line of POST /run/stream: an output piece, a display, the result (the fields of POST /run), or the error
+    that ended it.
 
-    {"type": "output", "stream": "stdout", "text": ...}, {"type": "result", ...} or {"type": "error", "status": 503,
-    "error": ...}.
+    {"type": "output", "stream": "stdout", "text": ...}, {"type": "display", "data": {"text/plain": ...,
+    "image/png": <base64>}}, {"type": "result", ...} or {"type": "error", "status": 503, "error": ...}.
     """
     if isinstance(event, Output):
         return json_line({"type": "output", "stream": event.stream, "text": event.text})
+    if isinstance(event, Display):
+        return json_line({"type": "display", "data": event.as_json()})
     if isinstance(event, Result):
         return json_line({"type": "result", **result_answer(event, limits)})
     if not isinstance(event, SafecodeError):
@@ -130,6 +133,8 @@ def result_answer(result, limits):
         session_ended=result.session_ended,
         files={name: base64.b64encode(data).decode() for name, data in result.files.items()},
         files_left_out=list(result.files_left_out),
+        displays=[display.as_json() for display in result.displays],
+        displays_left_out=list(result.displays_left_out),
     )
     return answer
 

@@ -59,7 +59,7 @@ class AsyncSandbox:
 
     async def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
                      scratch: Optional[str] = None) -> AsyncIterator[Event]:
-        """Yield Output pieces as the program writes them, then its Result, as Sandbox.stream does."""
+        """Yield Output pieces and Displays as the program makes them, then its Result, as Sandbox.stream does."""
         async for item in _events(self.sandbox.stream(code, stdin=stdin, timeout=timeout, files=files,
                                                       scratch=scratch)):
             yield item
@@ -104,7 +104,7 @@ class AsyncSession:
 
     async def stream(self, code: str, *, stdin="", timeout: Optional[float] = None,
                      files: Files = None) -> AsyncIterator[Event]:
-        """Yield a cell's Output pieces as they come, then its Result, as Session.stream does."""
+        """Yield a cell's Output pieces and Displays as they come, then its Result, as Session.stream does."""
         await self._opened()
         assert self.session is not None
         async for item in _events(self.session.stream(code, stdin=stdin, timeout=timeout, files=files)):
@@ -150,6 +150,7 @@ async def _events(run: Stream) -> AsyncIterator[Event]:
 
 async def aexecute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Result:
     """Run `code` once in a fresh sandbox without blocking the event loop; takes the keywords of execute()."""
-    if "warm" in sandbox:
-        raise TypeError("warm is a keyword of AsyncSandbox: a pool serves many runs, not one")
+    for name in ("warm", "preload"):
+        if name in sandbox:
+            raise TypeError(f"{name} is a keyword of AsyncSandbox: a pool serves many runs, not one")
     return await AsyncSandbox(**sandbox).execute(code, stdin=stdin, files=files)

@@ -78,7 +78,8 @@ class Session:
             return run.result()
 
     def stream(self, code: str, *, stdin="", timeout: Optional[float] = None, files=None) -> Stream:
-        """Run one cell, yielding Output pieces as they come and then its Result. Leaving early ends the session."""
+        """Run one cell, yielding Output pieces and Displays as they come, then its Result. Leaving early ends the
+        session."""
         started = time.monotonic()
         limits = self.limits if timeout is None else dataclasses.replace(self.limits, timeout=timeout)
         source = program_source(code, limits)

@@ -5,9 +5,9 @@ import threading
 from typing import Callable, Generator, Union
 
 from ..reader.protocol import Output
-from ..result import Result
+from ..result import Display, Result
 
-Event = Union[Output, Result]
+Event = Union[Output, Display, Result]
 
 
 class _Launcher:
@@ -39,7 +39,7 @@ _launcher = _Launcher()
 
 
 class Stream:
-    """The events of one run: Output pieces in the order the program wrote them, then its Result, last.
+    """The events of one run: Output pieces and Displays in the order the program made them, then its Result, last.
 
     Iterate it once. Leaving early (break, an exception, `close()`, or dropping it) kills the container at once.
     `cancel()` may be called from any other thread: the run stops at once and its iterator raises `Cancelled`.

@@ -1,8 +1,8 @@
 """A session's kernel: run inside the container by the supervisor (supervisor.py), which passes itself as `sv`.
 
 Sent by the host after the ready mark, in place of a go line, and run in the supervisor's process: cells then run
-one after another in one namespace, as in a notebook, and the value of a cell's last expression is shown as the
-interactive interpreter shows it. The host speaks on stdin, the kernel answers as for a single run:
+one after another in one namespace, as in a notebook, and the value of a cell's last expression is shown: as a
+display when it has a richer form than text, else as the interactive interpreter prints it. The host speaks on stdin, the kernel answers as for a single run:
 
     stdin:  <code bytes> <stdin bytes> <seconds> <files bytes>\\n<code><stdin><files>
                                           a cell, its standard input, time limit and files (if not mounted)
@@ -38,6 +38,7 @@ def serve(sv):
     main = type(sys)("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
+    builtins.display = sv.display
     sys.argv[:], sys.path[0] = [""], "/app"
     os.chdir("/app")
     seen = {}
@@ -96,7 +97,7 @@ def serve(sv):
             traceback.print_exception(type(error), error, frames)
             status = 1
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-        show_figures()
+        sv.show_open_figures()
         if leaving is not None:
             status = sv.exit_status(leaving)
         finish(status, leaving is not None)
@@ -104,23 +105,17 @@ def serve(sv):
 
 
 def run_cell(ast, linecache, main, source, name):
-    """Run one cell in `main`'s namespace; the value of a last expression is shown, as the interpreter shows it."""
+    """Run one cell in `main`'s namespace. The value of a last expression is shown: as a display when it has a form
+    richer than text (a DataFrame's table), else as the interactive interpreter prints it, on stdout."""
     linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # so that tracebacks show the lines
     tree = ast.parse(source, name, "exec")
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compile(tree, name, "exec"), main.__dict__)
     if last is not None:
-        exec(compile(ast.Interactive([last]), name, "single"), main.__dict__)
+        value = eval(compile(ast.Expression(last.value), name, "eval"), main.__dict__)
+        import safecode_display  # type: ignore[import-not-found]  # shipped beside this (supervisor.py)
 
-
-def show_figures():
-    """Figures left open by the cell are saved in out/, as a notebook shows them under the cell."""
-    plots = sys.modules.get("safecode_plots")
-    if plots is not None and "matplotlib.pyplot" in sys.modules:
-        try:
-            plots.save_figures()
-        except Exception:
-            pass
+        safecode_display.show_result(value)
 
 
 def arm(signals, seconds):

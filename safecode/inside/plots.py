@@ -1,25 +1,23 @@
 """matplotlib's backend inside the sandbox, imported there as the module `safecode_plots` (MPLBACKEND names it).
 
 Shipped as text with the supervisor and loaded by its finder for shipped modules (supervisor.py). The figures a
-program shows (plt.show()) or leaves open are saved as PNGs in /app/out when there is scratch space.
+program shows (plt.show()) or leaves open at its end (or a cell's) become image/png displays, in order with its
+output, and are closed: one copy of each, with no scratch space needed.
 """
 
-import os
+from matplotlib._pylab_helpers import Gcf  # type: ignore[import-not-found]
+from matplotlib.backends.backend_agg import (  # type: ignore[import-not-found]  # noqa: F401
+    FigureCanvasAgg as FigureCanvas, FigureManager,
+)
 
-from matplotlib._pylab_helpers import Gcf
-from matplotlib.backends.backend_agg import FigureCanvasAgg as FigureCanvas, FigureManager  # noqa: F401
+import safecode_display  # type: ignore[import-not-found]
 
 
-def save_figures():
-    if not os.path.isdir("/app/out"):
-        return  # no scratch space: nowhere to put them
+def show_figures():
     for manager in Gcf.get_all_fig_managers():
-        number = 1
-        while os.path.exists(f"/app/out/figure-{number}.png"):
-            number += 1
-        manager.canvas.figure.savefig(f"/app/out/figure-{number}.png")
+        safecode_display.display(manager.canvas.figure)
     Gcf.destroy_all()
 
 
 def show(*args, **kwargs):
-    save_figures()
+    show_figures()

@@ -19,11 +19,13 @@ size and a count, whatever a hostile program forges. It does no I/O, so it is te
 """
 
 import codecs
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Union
 
+from ..result import Display
+from .displays import Displays, Frame, read_frame
 from .returned import ReturnedFiles
 
-READY, ACK, END = b"R", b"A", b"E"
+READY, ACK, END, DISPLAY = b"R", b"A", b"E", b"D"
 STATUS_DIGITS = 3  # stdout's end mark carries the exit status as three digits
 USAGE_DIGITS = 12  # stderr's carries the CPU time (µs) and the peak memory (bytes), twelve digits each
 STREAMS = ("stdout", "stderr")
@@ -37,11 +39,13 @@ class Output(NamedTuple):
 
 
 class _Stream:
-    """One output stream: passes the program's bytes on, holding back any that may be the start of the end mark."""
+    """One output stream: splits the program's bytes from the supervisor's messages in it, holding back any bytes
+    that may be the start of one. On stdout these are display frames (`frames`) and the end mark; on stderr the end
+    mark alone. A mark followed by anything else is the program's own bytes."""
 
-    def __init__(self, end, status_size):
-        self.end, self.size = end, len(end) + status_size
-        self.held = b""  # bytes that may be the start of the end mark
+    def __init__(self, mark, status_size, frames=False):
+        self.mark, self.status_size, self.frames = mark, status_size, frames
+        self.held = b""  # bytes that may be the start of a message
         self.status = None  # what followed the end mark, once found
         self.after = b""  # what followed the status in the same chunk: the start of the returned files
         self.closed = False
@@ -49,21 +53,43 @@ class _Stream:
         self.pieces = []
 
     def feed(self, chunk):
-        """The program's bytes in `chunk` that are certain not to be part of the end mark."""
-        data = self.held + chunk
-        at = data.find(self.end)
-        if at >= 0:
-            if len(data) - at >= self.size:
-                self.status, self.held = data[at + len(self.end) : at + self.size], b""
-                self.after = data[at + self.size :]
-            else:
+        """What `chunk` holds, in order: the program's bytes (bytes) and display frames (Frame), up to the end mark."""
+        data, items = self.held + chunk, []
+        self.held = b""
+        while data:
+            at = data.find(self.mark)
+            if at < 0:
+                keep = 0
+                if b"\0" in data[-(len(self.mark) - 1) :]:  # the mark starts with NUL: most chunks end with none
+                    keep = next((k for k in range(min(len(self.mark) - 1, len(data)), 0, -1)
+                                 if data.endswith(self.mark[:k])), 0)
+                items.append(data[: len(data) - keep])
+                self.held = data[len(data) - keep :]
+                break
+            items.append(data[:at])
+            message = data[at + len(self.mark) :]
+            kind = message[:1]
+            if kind == END:
+                if len(message) < 1 + self.status_size:
+                    self.held = data[at:]
+                    break
+                self.status, self.after = message[1 : 1 + self.status_size], message[1 + self.status_size :]
+                break
+            if kind == DISPLAY and self.frames:
+                frame = read_frame(message)
+                if frame is None:
+                    self.held = data[at:]
+                    break
+                if frame is not False:
+                    items.append(frame[0])
+                    data = message[frame[1] :]
+                    continue
+            if not kind:
                 self.held = data[at:]
-            return data[:at]
-        keep = 0
-        if b"\0" in data[-(len(self.end) - 1) :]:  # the mark starts with NUL: most chunks end with none
-            keep = next((k for k in range(min(len(self.end) - 1, len(data)), 0, -1) if data.endswith(self.end[:k])), 0)
-        self.held = data[len(data) - keep :]
-        return data[: len(data) - keep]
+                break
+            items.append(self.mark)  # not a message of ours: the program's bytes
+            data = message
+        return [item for item in items if item]
 
     def flush(self):
         """At the end of the stream: what was held back was the program's after all."""
@@ -75,22 +101,28 @@ class _Stream:
         return self.closed or self.status is not None
 
 
-class Reader:
-    """Turns chunks of the container's stdout and stderr into Output events, and knows when the program ended.
+Event = Union[Output, Display]
 
-    At most `max_output` bytes of output are passed on, from both streams together; past that `truncated` is set and
-    the caller stops the container. Every piece passed on is also kept, so `text(stream)` is the pieces joined.
+
+class Reader:
+    """Turns chunks of the container's stdout and stderr into Output and Display events, and knows when the program
+    ended.
+
+    At most `max_output` bytes of output are passed on, from both streams and the displays together; past that
+    `truncated` is set and the caller stops the container. A display that does not fit what is left is left out,
+    with a note, and the run goes on. Every piece passed on is also kept, so `text(stream)` is the pieces joined.
     """
 
     def __init__(self, mark: bytes, max_output: int, files_room: int = 0):
         """`files_room` is the scratch size in bytes: files follow stdout's end mark when it is not 0."""
-        end = mark + END
-        self._streams = {"stdout": _Stream(end, STATUS_DIGITS), "stderr": _Stream(end, 2 * USAGE_DIGITS + 1)}
+        self._streams = {"stdout": _Stream(mark, STATUS_DIGITS, frames=True),
+                         "stderr": _Stream(mark, 2 * USAGE_DIGITS + 1)}
         self.room = max_output
         self.truncated = False
+        self._displays = Displays()
         self._files = ReturnedFiles(files_room) if files_room else None
 
-    def feed(self, stream: str, chunk: bytes) -> List[Output]:
+    def feed(self, stream: str, chunk: bytes) -> List[Event]:
         """What `chunk` of `stream` holds of the program's output; an empty chunk means the stream closed."""
         state = self._streams[stream]
         if stream == "stdout" and state.status is not None:  # past the end mark: the returned files
@@ -99,17 +131,17 @@ class Reader:
             return []
         if not chunk:
             state.closed = True
-            return self._emit(stream, state.flush())
+            return self._emit(stream, [state.flush()])
         events = self._emit(stream, state.feed(chunk))
         if state.status is not None and self._files is not None:
             self._files.feed(state.after)
         return events
 
-    def finish(self) -> List[Output]:
+    def finish(self) -> List[Event]:
         """At the very end, whatever happened: the bytes still held back, and the end of any split UTF-8 sequence."""
         events = []
         for stream, state in self._streams.items():
-            events += self._emit(stream, state.flush(), final=True)
+            events += self._emit(stream, [state.flush()], final=True)
         return events
 
     def done(self, stream: Optional[str] = None) -> bool:
@@ -120,6 +152,16 @@ class Reader:
         if stream == "stdout" and self._files is not None and not state.closed and state.status is not None:
             return self._files.done
         return state.done
+
+    @property
+    def displays(self) -> List[Display]:
+        """The program's displays so far, in order."""
+        return self._displays.shown
+
+    @property
+    def displays_left_out(self) -> List[str]:
+        """What of the program's displays did not come back, and why."""
+        return self._displays.left_out
 
     @property
     def files(self) -> Dict[str, bytes]:
@@ -181,11 +223,24 @@ class Reader:
     def texts(self) -> Dict[str, str]:
         return {stream: self.text(stream) for stream in STREAMS}
 
-    def _emit(self, stream, data, final=False):
-        if len(data) > self.room:
-            data = data[: self.room]
-            self.truncated = True
-        self.room -= len(data)
+    def _emit(self, stream, items, final=False):
+        """Output events for the program's bytes, Display events for whole displays; one budget for both."""
+        events: List[Event] = []
+        for item in items:
+            if isinstance(item, Frame):
+                display, size = self._displays.feed(item, self.room)
+                if display is not None:
+                    self.room -= size
+                    events.append(display)
+                continue
+            if len(item) > self.room:
+                item = item[: self.room]
+                self.truncated = True
+            self.room -= len(item)
+            events += self._text(stream, item)
+        return events + self._text(stream, b"", final=True) if final else events
+
+    def _text(self, stream, data, final=False):
         state = self._streams[stream]
         text = state.decoder.decode(data, final)
         if not text:

@@ -1,4 +1,4 @@
-"""The one reading loop: a handed-over container's bytes in, events out (Output pieces, then the Result).
+"""The one reading loop: a handed-over container's bytes in, events out (Output pieces and Displays, then the Result).
 
 `events()` owns the container from the handover to the end: it feeds the program's stdin, reads both streams through
 protocol.Reader, keeps the time limit, the output limit and the cancel switch, and leaves nothing behind however it
@@ -24,7 +24,8 @@ OOM_EXIT = 137  # SIGKILL: we did not send it, so it was the kernel's OOM killer
 
 
 def events(container, deadline, *, stdin, max_output, started, cancel=None):
-    """Yield the program's Output pieces as they come, then its Result; `deadline` comes from Container.hand_over."""
+    """Yield the program's Output pieces and Displays as they come, then its Result; `deadline` comes from
+    Container.hand_over."""
     reader = Reader(container.mark, max_output, container.out_bytes)
     try:
         stopped = yield from pump(container, reader, stdin, deadline, cancel)
@@ -228,5 +229,7 @@ def make_result(reader, stopped, exit_code, started, session_ended=False):
         peak_memory=reader.peak_memory,
         files=dict(reader.files),
         files_left_out=tuple(reader.files_left_out),
+        displays=tuple(reader.displays),
+        displays_left_out=tuple(reader.displays_left_out),
         session_ended=session_ended,
     )
