@@ -9,17 +9,17 @@ from messages import (
     HEADERS, HTTPError, event_line, json_body, no_session, read_json, result_answer, run_fields, sandbox_error,
     with_defaults,
 )
-from runs import Busy, LiveRuns, RunGate, StreamBody
+from runs import LiveRuns, StreamBody
 from safecode import SafecodeError
 from safecode import engine
+from safecode.faces.gate import Busy, RunGate
+from safecode.faces.options import MAX_SESSIONS
 from sessions import Full, Sessions
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "index.html")
 MAX_CODE = 64 * 1024  # bytes of code accepted
 MAX_FILES = 4 << 20  # bytes of files handed to a program, decoded, all together
-MAX_TIMEOUT = 10.0  # seconds: a request may ask for less, never more
 QUEUE_WAIT = 15.0  # seconds a request may wait for a free run slot
-MAX_SESSIONS = 4  # sessions kept at once (each holds a container)
 SESSION_IDLE = 300.0  # seconds without a cell after which a session ends
 
 PAGE_POLICY = (

@@ -1,47 +1,15 @@
-"""Runs in flight on the web server: how many at once, which are live, and a streamed run as a WSGI body."""
+"""Runs in flight on the web server: which are live, and a streamed run as a WSGI body (safecode.faces.gate says how
+many run at once)."""
 
 import queue
 import threading
 import time
 
-from safecode import Output
+from safecode import Display, Output
 
 KEEPALIVE = 0.5  # seconds of silence in a stream after which an empty line checks that the client is still there
 END_WAIT = 30.0  # seconds a closed stream, or a stopping server, waits for runs to be gone
-
-
-class Busy(Exception):
-    """No run slot came free in time."""
-
-
-class RunGate:
-    """At most `slots` runs at once; a few more may wait their turn, for a bounded time; the rest are refused."""
-
-    def __init__(self, slots, waiting=None):
-        self.slots = slots
-        self._running = threading.BoundedSemaphore(slots)
-        self._admitted = threading.BoundedSemaphore(slots + (waiting if waiting is not None else 2 * slots))
-
-    def acquire(self, wait):
-        """Take a run slot, waiting at most `wait` seconds for one; Busy if none. Returns the function that frees it."""
-        if not self._admitted.acquire(blocking=False):
-            raise Busy()
-        if not self._running.acquire(timeout=wait):
-            self._admitted.release()
-            raise Busy()
-
-        def release():
-            self._running.release()
-            self._admitted.release()
-
-        return release
-
-    def __call__(self, run, wait):
-        release = self.acquire(wait)
-        try:
-            return run()
-        finally:
-            release()
+PIECES = (Output, Display)  # what a run sends before its last word
 
 
 class LiveRuns:
@@ -84,7 +52,7 @@ class StreamBody:
 
         def deliver(item):
             self.events.put(item)
-            if not isinstance(item, Output):  # its last word: the container is gone
+            if not isinstance(item, PIECES):  # its last word: the container is gone
                 live.done(run)
 
         run.forward(deliver)
@@ -96,7 +64,7 @@ class StreamBody:
             except queue.Empty:
                 yield b"\n"
                 continue
-            self.ended = not isinstance(item, Output)  # the last event is a Result, or the error that ended the run
+            self.ended = not isinstance(item, PIECES)  # the last event is a Result, or the error that ended the run
             yield self.line(item)
 
     def close(self):
@@ -106,7 +74,7 @@ class StreamBody:
                 deadline = time.monotonic() + END_WAIT
                 while not self.ended and time.monotonic() < deadline:
                     try:
-                        self.ended = not isinstance(self.events.get(timeout=deadline - time.monotonic()), Output)
+                        self.ended = not isinstance(self.events.get(timeout=deadline - time.monotonic()), PIECES)
                     except queue.Empty:
                         break
         finally:
