@@ -2,14 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-PACKAGE := $(wildcard safecode/*.py safecode/*/*.py safecode/*/*.json) safecode/py.typed setup.cfg pyproject.toml
+PACKAGE := $(shell find safecode -name "*.py" -o -name "*.json") safecode/py.typed setup.cfg pyproject.toml
 
 .PHONY: demo test test-fast test-versions bench image doctor docker engines browser cleanup clean
 
 # The tests run against safecode as pip installs it, so a file missing from the package fails them.
 $(VENV)/.installed: $(PACKAGE)
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --disable-pip-version-check pytest mypy
+	$(VPY) -m pip install --quiet --disable-pip-version-check pytest mypy wheel  # wheel: tests build wheels
+	rm -rf build  # setuptools keeps old modules there, and would install them again
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall .
 	touch $@
 

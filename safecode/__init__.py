@@ -14,8 +14,10 @@ __version__ = "0.2.0"
 
 from .engine.args import build_args
 from .engine.image import DEFAULT_IMAGE, default_image, ensure_image
+from .engine.packages import build_image
 from .errors import (
-    Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, InvalidFile, SafecodeError, SessionEnded,
+    Cancelled, CodeTooLarge, DockerError, DockerUnavailable, ImageNotFound, InvalidFile, PreloadFailed, SafecodeError,
+    SessionEnded,
 )
 from .faces.aio import AsyncSandbox, aexecute
 from .faces.sandbox import Sandbox, execute, session, stream
@@ -23,19 +25,21 @@ from .faces.session import Session
 from .faces.stream import Stream
 from .limits import Limits
 from .reader.protocol import Output
-from .result import Result
+from .result import Display, Result
 
 __all__ = [
     "AsyncSandbox",
     "Cancelled",
     "CodeTooLarge",
     "DEFAULT_IMAGE",
+    "Display",
     "DockerError",
     "DockerUnavailable",
     "ImageNotFound",
     "InvalidFile",
     "Limits",
     "Output",
+    "PreloadFailed",
     "Result",
     "SafecodeError",
     "Sandbox",
@@ -45,6 +49,7 @@ __all__ = [
     "__version__",
     "aexecute",
     "build_args",
+    "build_image",
     "default_image",
     "ensure_image",
     "execute",

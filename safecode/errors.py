@@ -57,3 +57,7 @@ class InvalidFile(SafecodeError, ValueError):
 
 class SessionEnded(SafecodeError):
     """The session is over (closed, timed out, idle too long, out of memory): it runs no more cells."""
+
+
+class PreloadFailed(SafecodeError):
+    """A module a Sandbox was told to preload cannot be imported in its image (said when the Sandbox starts)."""

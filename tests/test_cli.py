@@ -303,8 +303,31 @@ def test_bad_file_arguments_are_clear_errors(tmp_path):
     data.write_text("x")
     proc = safecode("run", "-c", "print(1)", "--file", f"../up.csv={data}")
     assert proc.returncode == 2 and "'..'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = safecode("run", "-c", "print(1)", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "--out needs --scratch" in proc.stderr
+
+
+DISPLAYS = (
+    "class Table:\n"
+    "    def _repr_html_(self):\n"
+    "        return '<table><tr><td>1</td></tr></table>'\n"
+    "    def __repr__(self):\n"
+    "        return 'Table(1)'\n"
+    "print('before')\n"
+    "display(Table())\n"
+    "print('after')\n"
+    "display({'image/png': b'PNG bytes'}, raw=True)\n"
+)
+
+
+def test_displays_print_their_text_where_they_came_and_out_writes_each_rich_form_without_scratch(tmp_path):
+    proc = safecode("run", "--out", str(tmp_path / "out"), "-c", DISPLAYS)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "before\nTable(1)\nafter\n"  # the picture has no text to print
+    written = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    assert written == {"display-1.html": b"<table><tr><td>1</td></tr></table>", "display-2.png": b"PNG bytes"}
+    result = json.loads(safecode("run", "--json", "-c", DISPLAYS).stdout)
+    assert result["displays"] == [{"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "Table(1)"},
+                                  {"image/png": "UE5HIGJ5dGVz"}]
+    assert result["stdout"] == "before\nafter\n" and result["displays_left_out"] == []
 
 
 def test_json_carries_the_files_in_base64():

@@ -8,7 +8,7 @@ import time
 
 from .args import LABEL
 from .endpoint import Endpoint
-from ..errors import DockerError, DockerUnavailable, ImageNotFound
+from ..errors import DockerError, DockerUnavailable, ImageNotFound, PreloadFailed
 
 LOCAL = Endpoint()
 REMOVE_TIMEOUT = 15  # seconds an engine has to remove a container before it counts as not answering
@@ -85,6 +85,9 @@ def run_failure(returncode, stderr, argv, image, endpoint=LOCAL, memory="?"):
     """
     if "No such image" in stderr or "image not known" in stderr:
         return ImageNotFound(image)
+    preload = next((line for line in stderr.splitlines() if line.startswith("safecode: cannot preload ")), None)
+    if preload:
+        return PreloadFailed(f"{preload[len('safecode: '):]} (in {image})")
     if endpoint.runtime and (any(sign in stderr.lower() for sign in _NO_RUNTIME)
                              or "oci runtime" in stderr.lower() and "not found" in stderr):
         return DockerError(returncode, f"the engine has no runtime {endpoint.runtime!r}; it has: "
@@ -135,7 +138,12 @@ def ours(endpoint=LOCAL):
     return proc.stdout.split()
 
 
+def image_id(image, endpoint=LOCAL):
+    """The id of `image` on the engine, or "" when it is not there."""
+    proc = docker("image", "inspect", "--format", "{{.Id}}", endpoint.image_ref(image), endpoint=endpoint)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
 def image_exists(image, endpoint=LOCAL):
     """True when `image` is on the engine."""
-    proc = docker("image", "inspect", "--format", "{{.Id}}", endpoint.image_ref(image), endpoint=endpoint)
-    return proc.returncode == 0
+    return bool(image_id(image, endpoint))

@@ -39,11 +39,11 @@ class Container(Ending):
 
     The code and files go to /app through a folder of ours mounted read-only when the engine is local, and through
     stdin when it is not (`code_dir` None). With scratch on, /app/out is a link to /tmp/out, so that one tmpfs of
-    the scratch size holds both; `preload` asks the supervisor to import the scientific stack ahead (for warm
-    containers: a cold run would wait for it).
+    the scratch size holds both; `preload` names modules the supervisor imports ahead (for warm containers: a cold
+    run would wait for them).
     """
 
-    def __init__(self, limits, image, endpoint, preload=False):
+    def __init__(self, limits, image, endpoint, preload=()):
         self.image = image
         self.endpoint = endpoint
         self.out_bytes = limits.scratch_bytes
@@ -188,7 +188,7 @@ class Container(Ending):
                 data += chunk
         return data
 
-def start_ready(limits, image, endpoint, cancel=None, preload=False):
+def start_ready(limits, image, endpoint, cancel=None, preload=()):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
     with turn(cancel):
         container = Container(limits, image, endpoint, preload)

@@ -4,6 +4,8 @@ Four variants, by tag: 3.11 (Debian bookworm), 3.13 (Debian trixie), and a scien
 pandas, matplotlib and pillow. Any other name is built as the default variant.
 """
 
+import contextlib
+import hashlib
 import io
 import json
 import os
@@ -25,6 +27,7 @@ BASE_IMAGE = "python:3.11-slim"
 USER_ID = 10001  # the image's default user; each run also picks its own id
 SCIENTIFIC_PIP = ("numpy", "pandas", "matplotlib", "pillow")
 SCIENTIFIC_DEBIAN = ("python3-numpy", "python3-pandas", "python3-matplotlib", "python3-pil")
+SCIENTIFIC_PRELOAD = ("numpy", "pandas", "pandas.plotting._matplotlib", "matplotlib.pyplot")
 SCIENTIFIC_MEMORY = "512m"  # importing pandas and matplotlib alone takes about 110 MB: 128m is too tight
 
 
@@ -42,9 +45,19 @@ class Variant:
         """The image to build from where a registry answers."""
         return f"python:{self.python}-slim"
 
+    @property
+    def recipe(self):
+        """What the image is made of, in a few letters: an image whose label differs is built anew."""
+        return hashlib.sha256(repr((self, RECIPE)).encode()).hexdigest()[:12]
 
-_BOOKWORM = ("python3", "libc-bin", "python3-distutils", "python3-lib2to3", "python3-venv", "tzdata")
-_TRIXIE = ("python3", "libc-bin", "python3-venv", "tzdata")  # distutils and lib2to3 left Python in 3.12
+
+# What the manylinux policy lets a binary wheel assume besides the C library (libstdc++, libgcc_s for every C++
+# extension; X11 and GLib's), so that PyPI's wheels import. All but libGL.so.1: it brings Mesa and LLVM (over 100 MB,
+# more than the image); GL wheels have headless variants (opencv-python-headless).
+_MANYLINUX = ("libstdc++6", "libgcc-s1", "libx11-6", "libxext6", "libxrender1", "libice6", "libsm6")
+_BOOKWORM = ("python3", "libc-bin", "python3-distutils", "python3-lib2to3", "python3-venv", "tzdata",
+             *_MANYLINUX, "libglib2.0-0")
+_TRIXIE = ("python3", "libc-bin", "python3-venv", "tzdata", *_MANYLINUX, "libglib2.0-0t64")  # no distutils past 3.11
 VARIANTS: Dict[str, Variant] = {
     "3.11": Variant("3.11", "bookworm", _BOOKWORM),
     "3.11-scientific": Variant("3.11", "bookworm", _BOOKWORM + SCIENTIFIC_DEBIAN, scientific=True),
@@ -52,6 +65,8 @@ VARIANTS: Dict[str, Variant] = {
     "3.13-scientific": Variant("3.13", "trixie", _TRIXIE + SCIENTIFIC_DEBIAN, scientific=True),
 }
 IMAGES = tuple(f"{REPOSITORY}:{tag}" for tag in VARIANTS)
+RECIPE = 2  # raised when what goes into every image changes
+RECIPE_LABEL = "safecode.recipe"
 
 
 def variant(image: str) -> Variant:
@@ -61,6 +76,11 @@ def variant(image: str) -> Variant:
 
 def is_scientific(image: str) -> bool:
     return variant(image).scientific and image.startswith(REPOSITORY + ":")
+
+
+def scientific_preload(image: str) -> tuple:
+    """What a warm container of `image` imports ahead unless told otherwise: a scientific image's stack."""
+    return SCIENTIFIC_PRELOAD if is_scientific(image) else ()
 
 
 def default_memory(image: str) -> str:
@@ -83,7 +103,13 @@ def dockerfile(base: str, kind: Optional[Variant] = None) -> str:
     if kind is not None and kind.scientific:
         pip = ["python3", "-m", "pip", "install", "--no-cache-dir", *SCIENTIFIC_PIP]
         install = f"RUN {json.dumps(pip)}\n"
-    return f"FROM {base}\nUSER root\n{install}RUN {json.dumps(ADD_USER)}\nUSER {USER_ID}:{USER_ID}\nWORKDIR /app\n"
+    libraries = ["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *_MANYLINUX]
+    # python:*-slim lacks libstdc++ and the rest; another base named by $SAFECODE_BASE_IMAGE is taken as it is
+    apt = "".join(f"RUN {json.dumps(command)}\n" for command in libraries) if base == (kind or VARIANTS["3.11"]).base \
+        else ""
+    recipe = f"LABEL {RECIPE_LABEL}={kind.recipe}\n" if kind is not None else ""
+    return (f"FROM {base}\nUSER root\n{apt}{install}RUN {json.dumps(ADD_USER)}\nUSER {USER_ID}:{USER_ID}\n"
+            f"WORKDIR /app\n{recipe}")
 
 
 def default_image() -> str:
@@ -100,13 +126,30 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
     """
     image = image or default_image()
     if endpoint != cli.LOCAL:
-        if not rebuild and cli.image_exists(image, endpoint):
+        if not rebuild and current(image, endpoint):
             return "present"
         ensure_image(image, rebuild=rebuild, log=log)
-        copy_image(image, endpoint, log=log)
+        with replacing(image, endpoint):
+            copy_image(image, endpoint, log=log)
         return "copied"
-    if not rebuild and cli.image_exists(image):
+    if not rebuild and current(image):
         return "present"
+    with replacing(image):
+        return _build(image, log)
+
+
+@contextlib.contextmanager
+def replacing(image, endpoint=cli.LOCAL):
+    """Around a build of `image`: the image it replaces, left with no name, is removed (unless a container uses it)."""
+    old = cli.image_id(image, endpoint)
+    try:
+        yield
+    finally:
+        if old and cli.image_id(image, endpoint) != old:
+            cli.docker("rmi", old, endpoint=endpoint)
+
+
+def _build(image, log):
     kind = variant(image)
     base = base_image(kind)
     if not cli.image_exists(base):
@@ -120,6 +163,15 @@ def ensure_image(image: Optional[str] = None, *, rebuild: bool = False,
     if build.returncode:
         raise DockerError(build.returncode, build.stderr, ["docker", "build"])
     return "built"
+
+
+def current(image, endpoint=cli.LOCAL):
+    """Whether `image` is on the engine and, if it is one of safecode's own, made by today's recipe."""
+    proc = cli.docker("image", "inspect", "--format", f"{{{{index .Config.Labels \"{RECIPE_LABEL}\"}}}}",
+                      endpoint.image_ref(image), endpoint=endpoint)
+    if proc.returncode:
+        return False
+    return not image.startswith(REPOSITORY + ":") or proc.stdout.strip() == variant(image).recipe
 
 
 def copy_image(image, endpoint, *, log=lambda line: None):
@@ -158,7 +210,7 @@ def build_offline(image, *, log=lambda line: None):
             raise SafecodeError(f"mmdebstrap failed:\n{proc.stderr[-2000:]}")
         libraries = _add_user(rootfs)
         changes = [f"USER {USER_ID}:{USER_ID}", "WORKDIR /app", "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-                   'CMD ["python3"]']
+                   'CMD ["python3"]', f"LABEL {RECIPE_LABEL}={variant(image).recipe}"]
         if libraries:  # no package scripts ran: the BLAS/LAPACK alternatives links are missing; point at them
             changes.append(f"ENV LD_LIBRARY_PATH={':'.join(libraries)}")
         imported = cli.docker(

@@ -16,9 +16,12 @@ CHECK_EVERY = 2.0  # seconds between looks at idle containers, to replace any th
 class Pool:
     """Keeps up to `size` ready containers; a background thread replaces each one taken. Thread-safe."""
 
-    def __init__(self, size, limits, image, endpoint):
+    def __init__(self, size, limits, image, endpoint, preload=(), first=None):
+        """`preload`: the modules each container imports before it is ready; `first`: a ready container of
+        these, started by the caller (to learn at once that they can be had), handed to the pool."""
         self.size, self._limits, self._image, self._endpoint = size, limits, image, endpoint
-        self._ready = collections.deque()
+        self.preload = tuple(preload)
+        self._ready = collections.deque([first] if first is not None else [])
         self._starting = 0
         self._waiting = collections.deque()  # callers in take(), first come first
         self._failures = 0
@@ -111,7 +114,8 @@ class Pool:
 
     def _start_one(self):
         try:
-            container = start_ready(self._limits, self._image, self._endpoint, self._stop_starts, preload=True)
+            container = start_ready(self._limits, self._image, self._endpoint, self._stop_starts,
+                                    preload=self.preload)
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
         with self._lock:

@@ -14,9 +14,12 @@ from ..files import write_tree
 from ..engine.image import IMAGES, SCIENTIFIC_MEMORY, default_image, default_memory, ensure_image
 from ..limits import Limits
 from ..reader.protocol import Output
-from ..result import stop_reason
+from ..result import Display, stop_reason
 from ..engine.endpoint import ENGINES, Endpoint
+from ..engine.packages import build_image, list_images
 from ..engine.leftovers import kill_stray_gvisor_processes, remove_stale_code_dirs
+from .mcp import run as serve_mcp
+from .options import add_server_options
 from .sandbox import Sandbox
 
 # Exit status of `run` when the sandbox stopped the program (otherwise it is the program's own).
@@ -59,7 +62,10 @@ def _parser():
                      help="a file for the program, beside main.py under NAME (default: PATH's own name); repeatable")
     run.add_argument("--scratch", default=None, metavar="SIZE",
                      help="writable space at /tmp and /app/out, e.g. 32m (default: nothing writable)")
-    run.add_argument("--out", metavar="DIR", help="write the files the program left in /app/out into DIR")
+    run.add_argument("--preload", nargs="+", metavar="MODULE",
+                     help="import these in the sandbox before the program starts (a warm container)")
+    run.add_argument("--out", metavar="DIR", help="write into DIR the files the program left in /app/out (with "
+                                                 "--scratch) and each rich display as display-N.<ext>")
     _where(run)
     run.set_defaults(command=_run)
 
@@ -73,9 +79,23 @@ def _parser():
     which.add_argument("--image", default=None,
                        help=f"name (default {default_image()}); safecode's own: {', '.join(IMAGES)}")
     which.add_argument("--all", action="store_true", help="every one of safecode's own images")
+    which.add_argument("--packages", nargs="+", metavar="REQUIREMENT", help="an image of --from with these PyPI "
+                                                                            "packages, e.g. 'sympy==1.13' seaborn")
+    which.add_argument("--list", action="store_true", help="every safecode image here, with its packages")
+    image.add_argument("--requirements", metavar="FILE", help="more packages, from a requirements file")
+    image.add_argument("--from", dest="base", metavar="BASE", help="the image to add packages to (default: the "
+                                                                    "default image)")
+    image.add_argument("--name", help="the new image's name (default: one derived from the base and the request)")
+    image.add_argument("--find-links", metavar="DIR", help="a folder of wheels for pip to look in")
+    image.add_argument("--no-index", action="store_true", help="pip asks no package index: --find-links only")
     image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
     _where(image, runtime=False)
     image.set_defaults(command=_image)
+
+    mcp = commands.add_parser("mcp", help="serve MCP, so that AI assistants can run Python here (stdio; --http)")
+    mcp.add_argument("--http", action="store_true", help="Streamable HTTP at /mcp instead of stdio")
+    add_server_options(mcp, port=8765)
+    mcp.set_defaults(command=lambda args: serve_mcp(mcp, args))
 
     cleanup = commands.add_parser("cleanup", help="remove every safecode container, and what a crash left here")
     _where(cleanup, runtime=False)
@@ -137,34 +157,66 @@ def _run(args):
     sandbox = Sandbox(
         timeout=args.timeout, memory=args.memory or default_memory(image),
         cpus=args.cpus, pids=args.pids, max_output=args.max_output, image=image, scratch=args.scratch,
-        **_endpoint(args),
+        warm=1 if args.preload else 0, preload=args.preload, **_endpoint(args),
     )
-    if args.out and args.scratch is None:
-        raise ValueError("--out needs --scratch: without scratch space the program cannot write any file")
     with sandbox.stream(code, stdin=stdin, files=_files(args.files)) as run:
         if args.json:
             result = run.result()
             files = {name: base64.b64encode(data).decode() for name, data in result.files.items()}
-            print(json.dumps({**dataclasses.asdict(result), "files": files, "ok": result.ok}, indent=2))
+            displays = [display.as_json() for display in result.displays]
+            print(json.dumps({**dataclasses.asdict(result), "files": files, "displays": displays, "ok": result.ok},
+                             indent=2))
         else:
-            for result in run:
-                if isinstance(result, Output):  # as it comes, as `python script.py` would show it
-                    out = sys.stdout if result.stream == "stdout" else sys.stderr
-                    out.buffer.write(result.text.encode("utf-8"))
-                    out.buffer.flush()
+            for result in run:  # as it comes, as `python script.py` would show it; a display as its text
+                if isinstance(result, (Output, Display)):
+                    _show(result)
             if reason := stop_reason(result, sandbox.limits):
                 print(f"safecode: {reason}", file=sys.stderr)
     for note in result.files_left_out:
         print(f"safecode: not returned from out/: {note}", file=sys.stderr)
+    for note in result.displays_left_out:
+        print(f"safecode: display not shown: {note}", file=sys.stderr)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        write_tree(args.out, result.files, replace=True)
+        write_tree(args.out, {**result.files, **display_files(result.displays)}, replace=True)
     if result.status in STOPPED_EXIT:
         return STOPPED_EXIT[result.status]
     return 1 if result.exit_code is None else result.exit_code  # None: a program that forged its end mark
 
 
+def _show(item):
+    if isinstance(item, Output):
+        out, text = (sys.stdout if item.stream == "stdout" else sys.stderr), item.text
+    elif item.text is not None:
+        out, text = sys.stdout, item.text if item.text.endswith("\n") else item.text + "\n"
+    else:
+        return
+    out.buffer.write(text.encode("utf-8"))
+    out.buffer.flush()
+
+
+# The file each rich form of a display is written to with --out, as display-N.<extension>.
+EXTENSIONS = {"text/html": "html", "text/markdown": "md", "text/latex": "tex", "image/svg+xml": "svg",
+              "application/json": "json", "image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+
+
+def display_files(displays):
+    """Each rich form of each display as display-N.<extension>, N its place among all the displays (from 1)."""
+    return {f"display-{number}.{EXTENSIONS[mime]}": value if isinstance(value, bytes) else value.encode("utf-8")
+            for number, display in enumerate(displays, 1) for mime, value in display.data.items() if mime in EXTENSIONS}
+
+
 def _image(args):
+    where = Endpoint(**_endpoint(args))
+    if args.list:
+        for name, packages in list_images(where).items():
+            print(f"{name}: {', '.join(packages) or 'the standard library'}")
+        return 0
+    if args.packages or args.requirements:
+        print(build_image(args.packages or (), requirements=args.requirements, base=args.base, name=args.name,
+                          rebuild=args.rebuild, find_links=args.find_links, index=not args.no_index,
+                          log=lambda line: print(line, file=sys.stderr), **_endpoint(args)))
+        return 0
     for name in IMAGES if args.all else [args.image or default_image()]:
         how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr),
                            endpoint=Endpoint(**_endpoint(args)))

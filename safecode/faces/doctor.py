@@ -8,6 +8,7 @@ from .. import engine
 from ..errors import SafecodeError
 from ..engine import seccomp
 from ..engine.image import built
+from ..engine.packages import packages_of
 from .sandbox import Sandbox
 
 # Each probe prints one word the check expects; anything else means the wall did not hold.
@@ -163,7 +164,9 @@ def _check_syscalls(sandbox):
 def _check_image(sandbox):
     if engine.image_exists(sandbox.image, sandbox.endpoint):
         others = [name for name in built() if name != sandbox.image] if sandbox.endpoint == engine.LOCAL else []
-        return True, sandbox.image + (f" (also built: {', '.join(others)})" if others else "")
+        added = packages_of(sandbox.image, sandbox.endpoint)
+        return True, (sandbox.image + (f" with {', '.join(added)}" if added else "")
+                      + (f" (also built: {', '.join(others)})" if others else ""))
     return False, (f"{sandbox.image} is missing: make it with 'python -m safecode image --image {sandbox.image}'"
                    " (for another engine, with the same --engine/--host/--context: it is built here and copied)")
 

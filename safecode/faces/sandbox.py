@@ -2,18 +2,19 @@
 one program, session() many cells."""
 
 import collections
+import re
 import dataclasses
 import threading
 import time
 import weakref
-from typing import Any, BinaryIO, Dict, Mapping, Optional, Union
+from typing import Any, BinaryIO, Dict, Mapping, Optional, Sequence, Union
 
 from ..cancel import Cancel
 from ..engine.container import Stuck, start_ready
 from ..engine.endpoint import Endpoint
 from ..errors import DockerError
 from ..files import files_in
-from ..engine.image import default_image
+from ..engine.image import default_image, scientific_preload
 from ..engine.leftovers import sweep_once
 from ..limits import Limits
 from ..engine.pool import Pool
@@ -24,6 +25,7 @@ from .session import IDLE, LIFETIME, Session
 from .stream import Stream
 
 Input = Union[str, bytes, BinaryIO]
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 Files = Optional[Mapping[str, Union[bytes, str]]]
 
 
@@ -40,6 +42,10 @@ class Sandbox:
     `seccomp` picks the system calls a program may make: safecode's own profile by default (narrower than the
     engine's: no io_uring, ptrace, memfd, netlink, ...), "engine" for the engine's default (wider: a program then
     reaches more of the host's kernel), or the path of a profile of your own.
+
+    `preload` (with `warm`) names modules each warm container imports before it takes a program, so that the
+    program's own imports of them cost nothing; a scientific image preloads its stack unless told otherwise. The
+    first container starts before the Sandbox is made: a module that cannot be imported is PreloadFailed then.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class Sandbox:
         host: Optional[str] = None,
         context: Optional[str] = None,
         seccomp: Optional[str] = None,
+        preload: Optional[Sequence[str]] = None,
     ) -> None:
         self.limits = Limits(
             timeout=timeout, memory=memory, cpus=cpus, pids=pids, max_output=max_output, max_code=max_code,
@@ -73,8 +80,10 @@ class Sandbox:
         load_profile(seccomp)  # an unreadable or invalid profile is an error now, before any container starts
         self.image = image or default_image()
         self.warm = warm
+        self.preload = _modules(preload, warm) if preload is not None else scientific_preload(self.image)
         sweep_once()  # code folders that a killed caller left, once their container is gone
-        self._pool = Pool(warm, self.limits, self.image, self.endpoint) if warm else None
+        first = start_ready(self.limits, self.image, self.endpoint, preload=self.preload) if preload else None
+        self._pool = Pool(warm, self.limits, self.image, self.endpoint, self.preload, first) if warm else None
         self._closer = weakref.finalize(self, self._pool.close) if self._pool else None
         self._runs: "collections.Counter[str]" = collections.Counter()
         self._runs_lock = threading.Lock()
@@ -116,7 +125,7 @@ class Sandbox:
 
     def stream(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
                scratch: Optional[str] = None) -> Stream:
-        """Run `code` as `execute` does, yielding its output as it comes: Output pieces, then the Result.
+        """Run `code` as `execute` does, yielding its output as it comes: Output pieces and Displays, then the Result.
 
         Bad arguments raise here, before Docker is touched; the container starts when iteration does.
         """
@@ -167,10 +176,26 @@ class Sandbox:
             self._runs[kind] += 1
 
 
+def _modules(preload, warm):
+    """The module names to preload, checked: only warm containers preload."""
+    if isinstance(preload, str) or not all(isinstance(name, str) and _MODULE.match(name) for name in preload):
+        raise ValueError(f"preload must be a list of module names, such as ['sympy', 'sklearn'], not {preload!r}")
+    if preload and not warm:
+        raise ValueError("preload is for warm containers: give warm=N too")
+    return tuple(preload)
+
+
+def _one_run(sandbox, what):
+    for name, purpose in (("warm", "a pool serves many runs"), ("preload", "it is for warm containers")):
+        if name in sandbox:
+            raise TypeError(f"{name} is a keyword of Sandbox: {purpose}, not {what}")
+
+
 def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Result:
     """Run `code` once in a fresh sandbox; returns a Result.
 
-    Keywords: `stdin` and `files`, as Sandbox.execute takes them, and those of Sandbox but `warm`: the limits
+    Keywords: `stdin` and `files`, as Sandbox.execute takes them, and those of Sandbox but `warm` and `preload`: the
+    limits
     (timeout, memory, cpus, pids, max_output, max_code, max_files, scratch), image, and where and how it runs
     (runtime, engine, host, context, seccomp).
     """
@@ -179,17 +204,15 @@ def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> 
 
 
 def session(*, idle: float = IDLE, lifetime: float = LIFETIME, **sandbox) -> Session:
-    """A Session in a sandbox of its own; takes the keywords of Sandbox but `warm`."""
-    if "warm" in sandbox:
-        raise TypeError("warm is a keyword of Sandbox: take sessions from one with Sandbox(warm=N).session()")
+    """A Session in a sandbox of its own; takes the keywords of Sandbox but `warm` and `preload`."""
+    _one_run(sandbox, "one session: take sessions from a Sandbox(warm=N)")
     return Sandbox(**sandbox).session(idle=idle, lifetime=lifetime)
 
 
 def stream(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> Stream:
-    """Run `code` once in a fresh sandbox, yielding Output pieces as they come and then the Result.
+    """Run `code` once in a fresh sandbox, yielding Output pieces and Displays as they come and then the Result.
 
-    Takes the keywords of execute(): `stdin`, `files`, and those of Sandbox but `warm`.
+    Takes the keywords of execute(): `stdin`, `files`, and those of Sandbox but `warm` and `preload`.
     """
-    if "warm" in sandbox:
-        raise TypeError("warm is a keyword of Sandbox: a pool serves many runs, not one")
+    _one_run(sandbox, "one run")
     return Sandbox(**sandbox).stream(code, stdin=stdin, files=files)

@@ -1,6 +1,6 @@
 """Runs inside every sandbox container as the program's parent: started by bootstrap.py (`python3 -c <bootstrap>
 <size> <token> <out-bytes> <preload> <sent-files>`), which reads this source from stdin, joined after files.py and
-preload.py, with the modules shipped as text (MODULES: the plot backend) ahead of them.
+preload.py, with the modules shipped as text (MODULES: the display machinery and the plot backend) ahead of them.
 
 It says it is ready, waits for the host's go line, acknowledges it, runs /app/main.py in a forked child exactly
 as `python main.py` would, and then tells the host how the program ended, so the host knows the result at once
@@ -27,8 +27,9 @@ A session's host sends s<length> and the session kernel's source (kernel.py) ins
 End of stdin instead of a go line means the host is gone: the supervisor exits and the container goes with it.
 Only modules loaded at start-up (os, sys, io, stat) are used before the fork, so the program starts from an
 interpreter as fresh as `python main.py`;
-unless <preload> is 1 (a warm container of a scientific image), when numpy, pandas and matplotlib are imported
-ahead, so that the program's own imports of them cost nothing.
+unless <preload> names modules (comma-separated: a warm container's, such as the scientific stack), which are
+imported ahead so that the program's own imports of them cost nothing; if one cannot be, the supervisor says why
+on stderr instead of being ready, and ends.
 """
 
 import os
@@ -36,7 +37,7 @@ import sys
 
 MARK = b"\0" + sys.argv[1].encode()
 OUT_BYTES = int(sys.argv[2])
-PRELOAD = sys.argv[3] == "1"
+PRELOAD = [name for name in sys.argv[3].split(",") if name]
 SENT_FILES = sys.argv[4] == "1"  # /app is an empty tmpfs, and the files come on stdin (a remote engine)
 SCRIPT = "/app/main.py"
 TYPE_CHECKING = False
@@ -48,7 +49,8 @@ if TYPE_CHECKING:  # in the container, files.py and preload.py come first in thi
 
 
 class Shipped:
-    """The import system's finder and loader for the modules shipped as text (MODULES), such as the plot backend."""
+    """The import system's finder and loader for the modules shipped as text (MODULES): safecode_display, and the
+    plot backend safecode_plots."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
@@ -63,6 +65,7 @@ class Shipped:
     @staticmethod
     def exec_module(module):
         exec(compile(MODULES[module.__name__], f"<{module.__name__}>", "exec"), module.__dict__)
+        module.MARK = MARK  # how the display module marks its frames
 
 def run_main():
     """In the child: run main.py as __main__, as the interpreter does for `python main.py`. Never returns."""
@@ -107,6 +110,23 @@ def exit_status(done):
     return (code or 0) & 0xFF
 
 
+def display(*objects, **options):
+    """IPython's display(), a builtin in every sandbox: safecode_display does the work, imported on first use."""
+    import safecode_display  # type: ignore[import-not-found]  # shipped as text (MODULES)
+
+    safecode_display.display(*objects, **options)
+
+
+def show_open_figures():
+    """The figures a program (or a cell) left open become displays, as a notebook shows them under it."""
+    plots = sys.modules.get("safecode_plots")
+    if plots is not None and "matplotlib.pyplot" in sys.modules:
+        try:
+            plots.show_figures()
+        except Exception:
+            pass
+
+
 def execute_main():
     """Run main.py as __main__; ends with SystemExit, as the interpreter does for `python main.py`."""
     import builtins
@@ -118,6 +138,7 @@ def execute_main():
             file.write("1000")
     except OSError:
         pass
+    builtins.display = display
     main = type(sys)("__main__")
     main.__file__, main.__cached__, main.__builtins__ = SCRIPT, None, builtins
     main.__spec__, main.__package__ = None, None
@@ -138,12 +159,7 @@ def execute_main():
         sys.excepthook(type(error), error, error.__traceback__)
         sys.exit(1)
     finally:
-        plots = sys.modules.get("safecode_plots")
-        if plots is not None and "matplotlib.pyplot" in sys.modules:
-            try:
-                plots.save_figures()  # the figures left open, as a notebook shows them
-            except Exception:
-                pass
+        show_open_figures()
     sys.exit(0)  # and the interpreter's own shutdown joins threads, runs atexit handlers, flushes output
 
 
@@ -156,7 +172,7 @@ def main():
     if SENT_FILES:
         prepare_app(OUT_BYTES)
     if PRELOAD:
-        preload()
+        preload(PRELOAD)
     os.write(1, MARK + b"R")
     line = read_line()
     if line.startswith(b"s"):  # a session: its kernel comes next, and then cells

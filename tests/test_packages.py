@@ -1,0 +1,217 @@
+"""Images with one's own packages, against the real engine: built from binary wheels without running their code,
+cached, warm-preloaded, and every bad request a clear error that leaves nothing behind."""
+
+import io
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import time
+import zipfile
+
+import pytest
+
+from conftest import code_folders
+from safecode import PreloadFailed, SafecodeError, Sandbox, build_image, engine, execute
+from safecode.engine import image, packages
+from safecode.engine.endpoint import Endpoint
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+
+def make_wheel(folder, name, version, body, requires=()):
+    """A wheel of a tiny package of the tests' own, built with `pip wheel` (its build runs here, in the test)."""
+    source = folder / f"src-{name}-{version}"
+    (source / name).mkdir(parents=True)
+    (source / name / "__init__.py").write_text(body)
+    (source / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{name}"
+        version = "{version}"
+        dependencies = {list(requires)!r}
+        """))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(folder / "wheels"), str(source)], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory):
+    """A folder of wheels, and of one package that has no wheel at all (only its source)."""
+    folder = tmp_path_factory.mktemp("packages")
+    make_wheel(folder, "tinypkg", "1.0", "VALUE = '1.0'\n")
+    make_wheel(folder, "tinypkg", "2.0", "VALUE = '2.0'\n")
+    make_wheel(folder, "tinyuser", "1.0", "import tinypkg\n", requires=["tinypkg==1.0"])
+    make_wheel(folder, "tinynum", "1.0", "import numpy\nTOTAL = int(numpy.arange(4).sum())\n", requires=["numpy"])
+    with zipfile.ZipFile(folder / "wheels" / "sourceonly-1.0.zip", "w") as sdist:
+        sdist.writestr("sourceonly-1.0/setup.py", "raise SystemExit('a package whose code must never run')\n")
+    return str(folder / "wheels")
+
+
+def nothing_half_built():
+    """No image without a name, no temporary folder of a build, no container: what a failed build must leave."""
+    dangling = engine.docker("images", "--filter", "dangling=true", "--quiet").stdout.split()
+    assert dangling == [], f"dangling images: {dangling}"
+    assert not list(pathlib.Path(tempfile.gettempdir()).glob("safecode-packages-*"))
+    assert engine.ours() == [] and code_folders() == []
+
+
+def remove(*names, where=Endpoint()):
+    for name in names:
+        engine.docker("rmi", "--force", where.image_ref(name), endpoint=where)
+
+
+def test_a_package_from_a_folder_of_wheels_with_no_registry_then_from_the_cache(wheels, tmp_path):
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    for wheel in pathlib.Path(wheels).glob("tinypkg-1.0-*.whl"):
+        (folder / wheel.name).write_bytes(wheel.read_bytes())
+    name = build_image(["tinypkg"], find_links=str(folder), index=False)
+    try:
+        assert name.startswith(f"{packages.REPOSITORY}:")
+        result = execute("import tinypkg, os\nprint(tinypkg.VALUE, os.getuid() >= 100000)", image=name)
+        assert result.stdout == "1.0 True\n", result.stderr
+        assert packages.packages_of(name) == ["tinypkg==1.0"]
+        assert packages.list_images()[name] == ["tinypkg==1.0"]
+        for wheel in folder.iterdir():
+            wheel.unlink()  # pip could find nothing now...
+        started = time.monotonic()
+        assert build_image(["tinypkg"], find_links=str(folder), index=False) == name  # ...and is not asked
+        assert time.monotonic() - started < 1
+        old = engine.cli.image_id(name)
+        assert build_image(["tinypkg"], find_links=wheels, index=False, name=name, rebuild=True) == name
+        assert engine.cli.image_id(name) != old
+        nothing_half_built()  # the image it replaced went with it
+    finally:
+        remove(name)
+
+
+def test_packages_the_base_has_are_kept_and_a_pinned_version_wins(wheels):
+    scientific = f"{image.REPOSITORY}:3.13-scientific"
+    image.ensure_image(scientific)
+    name = build_image(["tinynum"], base=scientific, find_links=wheels, index=False)  # numpy: only the base has it
+    try:
+        assert packages.packages_of(name) == ["tinynum==1.0"]  # numpy was not installed a second time
+        result = execute("import tinynum\nprint(tinynum.TOTAL)", image=name, memory="512m")
+        assert result.stdout == "6\n", result.stderr
+    finally:
+        remove(name)
+    name = build_image(["tinypkg==2.0"], find_links=wheels, index=False, name="safecode-test-pinned:1")
+    try:
+        assert name == "safecode-test-pinned:1" and execute("import tinypkg; print(tinypkg.VALUE)",
+                                                             image=name).stdout == "2.0\n"
+    finally:
+        remove(name)
+
+
+def test_warm_containers_preload_and_a_module_that_is_not_there_is_said_at_once(wheels):
+    name = build_image(["tinypkg"], find_links=wheels, index=False)
+    try:
+        probe = "import sys\nprint('tinypkg' in sys.modules)"
+        with Sandbox(warm=1, image=name, preload=["tinypkg"]) as warm:
+            assert warm.execute(probe).stdout == "True\n" and warm.stats()["warm"] == 1
+        assert execute(probe, image=name).stdout == "False\n"  # cold: nothing ahead
+        with pytest.raises(PreloadFailed, match="nosuchmodule: ModuleNotFoundError"):
+            Sandbox(warm=2, image=name, preload=["tinypkg", "nosuchmodule"])
+        with pytest.raises(TypeError, match="preload is a keyword of Sandbox"):
+            execute("print(1)", preload=["tinypkg"])
+        with pytest.raises(ValueError, match="warm"):
+            Sandbox(preload=["tinypkg"])
+        with pytest.raises(ValueError, match="module names"):
+            Sandbox(warm=1, preload="tinypkg")
+    finally:
+        remove(name)
+
+
+def test_the_command_line_builds_lists_and_explains(wheels, tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# what the course pins\ntinypkg==1.0\n")
+
+    def safecode(*args):
+        return subprocess.run([sys.executable, "-m", "safecode", "image", *args], capture_output=True, text=True,
+                              timeout=600)
+
+    built = safecode("--requirements", str(requirements), "--find-links", wheels, "--no-index")
+    assert built.returncode == 0, built.stderr
+    name = built.stdout.strip()
+    try:
+        listed = safecode("--list")
+        assert f"{name}: tinypkg==1.0" in listed.stdout and f"{image.DEFAULT_IMAGE}: the standard library" in \
+            listed.stdout
+        failed = safecode("--packages", "nosuchpkg", "--find-links", wheels, "--no-index")
+        error = failed.stderr.splitlines()[-1]  # after what it was doing: the reason, in one line
+        assert failed.returncode == 2 and error.startswith("safecode: pip could not get nosuchpkg") and \
+            error.endswith("No matching distribution found for nosuchpkg") and "Traceback" not in failed.stderr
+    finally:
+        remove(name)
+
+
+@pytest.mark.parametrize("request_, says", [
+    (["nosuchpkg"], "No matching distribution found for nosuchpkg"),
+    (["tinypkg==9.9"], "No matching distribution found for tinypkg==9.9"),
+    (["sourceonly"], "No matching distribution found for sourceonly"),  # no wheel: its code is never run
+    (["tinyuser", "tinypkg==2.0"], "conflict"),
+])
+def test_bad_requests_are_clear_errors_that_leave_nothing(wheels, request_, says):
+    with pytest.raises(SafecodeError) as raised:
+        build_image(request_, find_links=wheels, index=False)
+    assert says in str(raised.value) and "Python 3.11" in str(raised.value)
+    nothing_half_built()
+
+
+def test_no_registry_a_missing_base_and_a_base_without_python_are_clear_errors(wheels, monkeypatch, tmp_path):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing answers there
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    with pytest.raises(SafecodeError, match="pip could not get tinypkg"):
+        build_image(["tinypkg"])
+    with pytest.raises(SafecodeError, match="is not on docker"):
+        build_image(["tinypkg"], base="safecode-no-such-image:1", find_links=wheels, index=False)
+    empty = tmp_path / "empty.tar"
+    with tarfile.open(empty, "w") as tar:
+        tar.addfile(tarfile.TarInfo("nothing"), io.BytesIO(b""))
+    engine.docker("import", str(empty), "safecode-test-nopython:1")
+    try:
+        with pytest.raises(SafecodeError, match="not an image safecode can build on"):
+            build_image(["tinypkg"], base="safecode-test-nopython:1", find_links=wheels, index=False)
+    finally:
+        remove("safecode-test-nopython:1")
+    with pytest.raises(ValueError, match="at least one package"):
+        build_image([])
+    with pytest.raises(TypeError, match="list of requirements"):
+        build_image("tinypkg")
+    nothing_half_built()
+
+
+def test_podman_builds_too(wheels, podman_wall):
+    where = Endpoint(engine="podman")
+    name = build_image(["tinypkg==1.0"], find_links=wheels, index=False, engine="podman")
+    try:
+        assert execute("import tinypkg; print(tinypkg.VALUE)", image=name, engine="podman").stdout == "1.0\n"
+        assert packages.packages_of(name, where) == ["tinypkg==1.0"]
+    finally:
+        remove(name, where=where)
+
+
+def registry_answers():
+    """Whether pip reaches its package index from here (as it is set up on this machine)."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "ujson", "--disable-pip-version-check"],
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0
+
+
+def test_a_real_package_with_a_cpp_extension(tmp_path):
+    if not registry_answers():
+        if os.environ.get("CI") == "true":
+            pytest.fail("no package index answers, and under CI=true this test must run")
+        pytest.skip("no package index answers here")
+    name = build_image(["ujson"])
+    try:
+        result = execute("import ujson\nprint(ujson.dumps({'a': [1, 2.5]}))", image=name)
+        assert result.stdout == '{"a":[1,2.5]}\n', result.stderr  # its C++ runtime, libstdc++, is in the image
+    finally:
+        remove(name)
