@@ -20,22 +20,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from safecode import Output, Sandbox, build_args, engine  # noqa: E402
-from safecode.engine import image  # noqa: E402
-from safecode.engine.endpoint import Endpoint  # noqa: E402
-from safecode.errors import SafecodeError  # noqa: E402
 from safecode.engine.container import UID_BASE  # noqa: E402
+from bench_common import CODE, ms, percentile, refilled, runner, table, timed  # noqa: E402
+from bench_more import (  # noqa: E402
+    SCIENTIFIC, cells, dataframe_cells, mcp_calls, package_images, profiles, scientific, walls,
+)
 
-CODE = "print(2+2)"
 FIRST = "print(1, flush=True)"
 POOL = 4
-SCIENTIFIC = f"{image.REPOSITORY}:3.13-scientific"
-CHART = """
-import pandas as pd
-import matplotlib.pyplot as plt
-df = pd.DataFrame({"x": range(50), "y": [i * i for i in range(50)]})
-df.plot(x="x", y="y")
-plt.savefig("out/chart.png")
-"""
 
 
 def raw_argv(sandbox, code_dir, name):
@@ -76,17 +68,6 @@ def first_output(sandbox):
     return took
 
 
-def timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
-def percentile(samples, fraction):
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def sustained(function, calls, workers):
     """Call `function` `calls` times, back to back from `workers` threads: each call's latency, and calls a second."""
     latencies, lock, left = [], threading.Lock(), iter(range(calls))
@@ -109,13 +90,6 @@ def sustained(function, calls, workers):
     return latencies, calls / (time.perf_counter() - start)
 
 
-def refilled(sandbox, wait=30):
-    """Wait until the sandbox's pool is full again."""
-    deadline = time.monotonic() + wait
-    while sandbox.stats()["ready"] < sandbox.warm and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def idle_memory(sandbox):
     """What `docker stats` says each idle ready container of a full pool uses (median)."""
     refilled(sandbox)
@@ -124,122 +98,6 @@ def idle_memory(sandbox):
     proc = engine.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", *names)
     usages = sorted(line.split("/")[0].strip() for line in proc.stdout.splitlines() if line.strip())
     return usages[len(usages) // 2] if usages else "unknown"
-
-
-def scientific(samples):
-    """A DataFrame and one chart, warm and cold, interleaved: medians in seconds."""
-    limits = dict(image=SCIENTIFIC, memory=image.SCIENTIFIC_MEMORY, scratch="32m", timeout=60)
-    cold, warm = Sandbox(**limits), Sandbox(warm=1, **limits)
-    times = {"warm": [], "cold": []}
-    try:
-        for _ in range(samples):
-            for name, box in (("warm", warm), ("cold", cold)):
-                refilled(warm, wait=60)
-                result = box.execute(CHART)
-                assert result.ok and "chart.png" in result.files, result
-                times[name].append(result.duration)
-    finally:
-        warm.close()
-    return times, warm.stats()
-
-
-def cells(samples):
-    """A trivial cell in a live session beside a warm execute, interleaved: latencies in seconds."""
-    times = {"session cell": [], "warm execute": []}
-    with Sandbox(warm=1) as box, box.session() as live:
-        for _ in range(samples):
-            refilled(box)
-            times["warm execute"].append(timed(lambda: box.execute("x = 1")))
-            times["session cell"].append(timed(lambda: live.execute("x = 1")))
-    return times
-
-
-def walls(samples):
-    """Each wall cold and warm (a pool of 1, refilled before each), interleaved: latencies in seconds by name.
-
-    runc and gVisor on the local engine, podman, and a second engine over ssh:// (tests/second_engine.py; needs
-    root), its cold runs with and without SSH connection reuse. A wall that is not here is left out, and said so.
-    """
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-    from second_engine import SecondEngine
-
-    found, missing, remote = {"runc": {}}, [], None
-    if "runsc" in engine.runtimes():
-        found["gVisor (runsc)"] = {"runtime": "runsc"}
-    else:
-        missing.append("gVisor: the engine has no runsc (scripts/ensure-docker registers it)")
-    try:
-        image.ensure_image(endpoint=Endpoint(engine="podman"))
-        found["podman"] = {"engine": "podman"}
-    except SafecodeError as error:
-        missing.append(f"podman: {error}")
-    try:
-        remote = SecondEngine(image.default_image())
-        found["ssh://"] = {"host": remote.host}
-    except (RuntimeError, OSError, subprocess.CalledProcessError, SafecodeError) as error:
-        missing.append(f"ssh://: {error}")
-    times = {}
-    path = os.environ["PATH"]
-    try:
-        if remote:
-            os.environ["PATH"] = remote.env_path
-        boxes = {name: (Sandbox(**where), Sandbox(warm=1, **where)) for name, where in found.items()}
-        try:
-            for _ in range(samples):
-                for name, (cold, warm) in boxes.items():
-                    refilled(warm, wait=60)
-                    times.setdefault(f"{name} warm", []).append(timed(runner(warm)))
-                    times.setdefault(f"{name} cold", []).append(timed(runner(cold)))
-                    if name == "ssh://":
-                        os.environ["PATH"] = remote.env_path_no_reuse
-                        times.setdefault("ssh:// cold, no reuse", []).append(timed(runner(cold)))
-                        os.environ["PATH"] = remote.env_path
-        finally:
-            for _, warm in boxes.values():
-                warm.close()
-    finally:
-        os.environ["PATH"] = path
-        if remote:
-            remote.close()
-    return times, missing
-
-
-def profiles(samples):
-    """print(2+2) cold and warm under safecode's seccomp profile and under the engine's default, interleaved."""
-    boxes = {name: (Sandbox(seccomp=choice), Sandbox(warm=1, seccomp=choice))
-             for name, choice in (("safecode's profile", None), ("engine default", "engine"))}
-    times = {}
-    try:
-        for _ in range(samples):
-            for name, (cold, warm) in boxes.items():
-                refilled(warm)
-                times.setdefault(f"{name} warm", []).append(timed(runner(warm)))
-                times.setdefault(f"{name} cold", []).append(timed(runner(cold)))
-    finally:
-        for _, warm in boxes.values():
-            warm.close()
-    return times
-
-
-def table(times, base, width=24):
-    """Median and p90 of each row in ms, and its median relative to the row named `base`."""
-    print(f"{'':{width}} {'median ms':>9} {'p90 ms':>8} {'vs ' + base:>{max(7, len(base) + 3)}}")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:{width}} {ms(median)} {ms(percentile(samples, 0.9))} "
-              f"{median / statistics.median(times[base]):{max(7, len(base) + 3)}.2f}")
-
-
-def runner(box):
-    def run():
-        result = box.execute(CODE)
-        assert result.stdout == "4\n", result
-
-    return run
-
-
-def ms(seconds):
-    return f"{seconds * 1000:8.1f}"
 
 
 def main():
@@ -316,6 +174,12 @@ def main():
     print(f"\nSessions: a trivial cell (x = 1) in a live session beside a warm execute, {args.samples} samples each")
     table(cell, "warm execute", width=16)
 
+    print(f"\nMCP: run_python of print(1) over stdio, warm, beside a warm Sandbox.execute, {args.samples} samples each")
+    calls = mcp_calls(args.samples)
+    table(calls, "Sandbox.execute warm")
+    added = statistics.median(calls["MCP run_python warm"]) - statistics.median(calls["Sandbox.execute warm"])
+    print(f"the protocol adds {added * 1000:.1f} ms at the median (target: under 3 ms)")
+
     print(f"\nSystem call filter: {CODE} under safecode's seccomp profile and the engine's default, cold and warm, "
           f"{args.walls} interleaved samples each")
     table(profiles(args.walls), "engine default cold")
@@ -338,6 +202,20 @@ def main():
         print(f"safecode {name:7} {ms(median)} {ms(percentile(charts[name], 0.9))} {median / cold_median:7.2f}")
     print(f"warm/cold: {warm_median / cold_median:.3f} (target: at most 0.1); "
           f"warm runs served by a pooled container: {chart_stats['warm']} of {args.charts}")
+
+    first, cached, imports = package_images(args.charts)
+    print(f"\nPackages: an image with sympy, {args.charts} interleaved samples of importing it")
+    print(f"first build {first:.1f} s, cached {cached * 1000:.0f} ms ({cached / first:.4f} of the first)")
+    table(imports, "import sympy cold", width=30)
+    ratio = statistics.median(imports["import sympy warm, preloaded"]) / statistics.median(imports["import sympy cold"])
+    print(f"warm/cold: {ratio:.3f} (target: at most 0.1)")
+
+    shown = dataframe_cells(args.samples)
+    print(f"\nDisplays: a warm scientific session cell ending in df.head(), its HTML table shown or not, "
+          f"{args.samples} interleaved samples each")
+    table(shown, "df.head() not shown")
+    cost = statistics.median(shown["df.head() shown"]) - statistics.median(shown["df.head() not shown"])
+    print(f"the display costs {cost * 1000:.1f} ms (target: under 10 ms)")
 
 
 if __name__ == "__main__":
