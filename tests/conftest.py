@@ -1,5 +1,6 @@
 """Shared fixtures. Docker tests run against a real engine; they skip without one, except under CI=true."""
 
+import collections
 import os
 import pathlib
 import shutil
@@ -69,12 +70,14 @@ def _docker_session():
     hint = "stop whatever runs safecode here (the demo?), or run 'python -m safecode cleanup'"
     assert not left, f"safecode containers were already running before the tests: {left}; {hint}"
     assert not code_folders(), f"code folders were already there before the tests: {code_folders()}; {hint}"
+    yield
+    POOLS.close()
 
 
-def wait_for_no_containers(seconds=5.0, endpoint=engine.LOCAL):
-    """Our containers still on the engine after a removal that may still be in progress."""
+def wait_for_no_containers(seconds=5.0, endpoint=engine.LOCAL, kept=()):
+    """Our containers (but `kept`) still on the engine after a removal that may still be in progress."""
     deadline = time.monotonic() + seconds
-    while (left := engine.ours(endpoint)) and time.monotonic() < deadline:
+    while (left := [name for name in engine.ours(endpoint) if name not in kept]) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 
@@ -99,7 +102,8 @@ def code_folders():
 
 
 def assert_nothing_left(endpoint=engine.LOCAL):
-    left = wait_for_no_containers(endpoint=endpoint)
+    kept = POOLS.idle_names()  # the warm pools kept for the next test (on this engine or another): accounted for
+    left = [name for name in wait_for_no_containers(endpoint=endpoint, kept=kept) if name not in kept]
     if left:
         engine.remove(*left, attempts=1, endpoint=endpoint)
     assert not left, f"containers left behind on {endpoint.describe()}: {left}"
@@ -109,7 +113,8 @@ def assert_nothing_left(endpoint=engine.LOCAL):
             time.sleep(0.1)
         assert not stray, f"gVisor processes left behind with no container: {stray}"
     deadline = time.monotonic() + 5  # teardowns off the caller's path may still be removing theirs
-    while (folders := code_folders()) and time.monotonic() < deadline:
+    while (folders := [folder for folder in code_folders() if "-".join(folder.name.split("-")[:2]) not in kept]) \
+            and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not folders, f"code folders left behind: {folders}"
 
@@ -133,56 +138,101 @@ def web():
     return module
 
 
+class WarmPools:
+    """Warm sandboxes kept from one test to the next, so that a warm run takes a container that is ready already,
+    as in real use, instead of paying a pool's start and close in every test. At most a few live at once; a test
+    that does not run programs through `runs` or `wall_runs` starts with none (see `no_pools_unless_warm_runs`), and
+    the per-test leak checks count the containers they hold (ready, or starting) as accounted for."""
+
+    SIZE = 4
+
+    def __init__(self):
+        self._pools = collections.OrderedDict()
+
+    def get(self, options):
+        key = repr(sorted(options.items()))
+        if key in self._pools:
+            self._pools.move_to_end(key)
+        else:
+            self._pools[key] = Sandbox(warm=1, **options)
+            while len(self._pools) > self.SIZE:
+                self._pools.popitem(last=False)[1].close()
+        return self._pools[key]
+
+    def idle_names(self):
+        """The containers that the pools hold, ready or starting."""
+        return {name for sandbox in self._pools.values() for name in sandbox._pool.names}  # a test's look inside
+
+    def close(self):
+        while self._pools:
+            self._pools.popitem()[1].close()
+
+
+POOLS = WarmPools()
+
+
+@pytest.fixture(autouse=True)
+def no_pools_unless_warm_runs(request):
+    """Kept pools serve only tests that run programs through `runs` or `wall_runs`, and not those marked
+    `own_pools` (a test of temp dirs, say, whose pool must start and end within it)."""
+    if not {"runs", "wall_runs"} & set(request.fixturenames) or request.node.get_closest_marker("own_pools"):
+        POOLS.close()
+    yield
+
+
 class Runs:
     """Runs each program cold, through safecode.execute or stream, or warm, through a Sandbox(warm=1) whose pool
-    has a ready container, checked to have run nothing cold. Keywords of a run go to it; the rest make the sandbox."""
+    has a ready container, checked to have run nothing cold: kept from test to test (POOLS), or the run's own for a
+    test marked `own_pools`. Keywords of a run go to it; the rest make the sandbox."""
 
     PER_RUN = ("stdin", "files", "timeout")
 
-    def __init__(self, kind, where=None):
+    def __init__(self, kind, where=None, own_pools=False):
         self.kind = kind
         self.where = where or {}  # the keywords that pick the engine and runtime: see `wall`
-        self._sandboxes = []
+        self.own_pools = own_pools
+        self._streams = []
 
     def execute(self, code, **options):
         options = {**self.where, **options}
         if self.kind == "cold":
             return safecode.execute(textwrap.dedent(code), **options)
         sandbox, per_run = self._warm(options)
+        before = sandbox.stats()
         try:
             return sandbox.execute(textwrap.dedent(code), **per_run)
         finally:
-            self._done(sandbox)
+            self._done(sandbox, before)
 
     def stream(self, code, **options):
         options = {**self.where, **options}
         if self.kind == "cold":
             return safecode.stream(textwrap.dedent(code), **options)
         sandbox, per_run = self._warm(options)
-        self._sandboxes.append(sandbox)
+        self._streams.append((sandbox, sandbox.stats()))
         return sandbox.stream(textwrap.dedent(code), **per_run)
 
     def close(self):
-        for sandbox in self._sandboxes:
-            self._done(sandbox)
+        for sandbox, before in self._streams:
+            self._done(sandbox, before)
 
     def _warm(self, options):
         per_run = {key: options.pop(key) for key in self.PER_RUN if key in options}
-        sandbox = Sandbox(warm=1, **options)
+        sandbox = Sandbox(warm=1, **options) if self.own_pools else POOLS.get(options)
         wait_ready(sandbox, seconds=60)
         return sandbox, per_run
 
-    @staticmethod
-    def _done(sandbox):
+    def _done(self, sandbox, before):
         stats = sandbox.stats()
-        sandbox.close()
-        assert stats["cold"] == 0, f"a warm run ran cold: {stats}"
+        if self.own_pools:
+            sandbox.close()
+        assert stats["cold"] == before["cold"], f"a warm run ran cold: {stats}"
 
 
 @pytest.fixture(params=["cold", "warm"])
 def runs(request):
     """Each test that takes it runs twice: its programs cold, then warm (see Runs)."""
-    made = Runs(request.param)
+    made = Runs(request.param, own_pools=bool(request.node.get_closest_marker("own_pools")))
     yield made
     made.close()
 
@@ -252,6 +302,6 @@ def wall(request, docker):
 @pytest.fixture(params=["cold", "warm"])
 def wall_runs(request, wall):
     """Runs (see `runs`) on each wall in turn."""
-    made = Runs(request.param, wall)
+    made = Runs(request.param, wall, own_pools=bool(request.node.get_closest_marker("own_pools")))
     yield made
     made.close()

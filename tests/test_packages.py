@@ -197,6 +197,29 @@ def test_podman_builds_too(wheels, podman_wall):
         remove(name, where=where)
 
 
+def test_a_remote_engine_builds_from_the_files_sent_with_the_build(wheels, ssh_wall):
+    name = build_image(["tinypkg==1.0"], find_links=wheels, index=False, **ssh_wall)
+    assert execute("import tinypkg; print(tinypkg.VALUE)", image=name, **ssh_wall).stdout == "1.0\n"
+    assert packages.packages_of(name, Endpoint(**ssh_wall)) == ["tinypkg==1.0"]
+    assert not engine.cli.image_exists(name)  # built there, not here
+    remove(name, where=Endpoint(**ssh_wall))
+
+
+def test_preload_on_the_command_line_and_in_the_servers(wheels):
+    name = build_image(["tinypkg==1.0"], find_links=wheels, index=False)
+    try:
+        run = subprocess.run([sys.executable, "-m", "safecode", "run", "--image", name, "--preload", "tinypkg", "-c",
+                              "import sys; print('tinypkg' in sys.modules)"], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0 and run.stdout == "True\n", run.stderr
+        refused = subprocess.run([sys.executable, "-m", "safecode", "mcp", "--image", name, "--preload", "nosuch"],
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "cannot preload nosuch: ModuleNotFoundError" in refused.stderr
+    finally:
+        remove(name)
+    assert engine.ours() == []
+
+
 def registry_answers():
     """Whether pip reaches its package index from here (as it is set up on this machine)."""
     proc = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "ujson", "--disable-pip-version-check"],

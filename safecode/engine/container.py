@@ -43,12 +43,12 @@ class Container(Ending):
     run would wait for them).
     """
 
-    def __init__(self, limits, image, endpoint, preload=()):
+    def __init__(self, limits, image, endpoint, preload=(), name=None):
         self.image = image
         self.endpoint = endpoint
         self.out_bytes = limits.scratch_bytes
         self.memory = limits.memory
-        self.name = f"safecode-{uuid.uuid4().hex[:16]}"
+        self.name = name or new_name()
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
         self.code_dir = tempfile.mkdtemp(prefix=code_dir_prefix(self.name)) if endpoint.local else None
@@ -188,9 +188,13 @@ class Container(Ending):
                 data += chunk
         return data
 
-def start_ready(limits, image, endpoint, cancel=None, preload=()):
+def new_name():
+    return f"safecode-{uuid.uuid4().hex[:16]}"
+
+
+def start_ready(limits, image, endpoint, cancel=None, preload=(), name=None):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
     with turn(cancel):
-        container = Container(limits, image, endpoint, preload)
+        container = Container(limits, image, endpoint, preload, name)
         container.wait_ready(cancel=cancel)
         return container

@@ -6,7 +6,7 @@ import threading
 import time
 
 from ..cancel import Cancel
-from .container import start_ready
+from .container import new_name, start_ready
 
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
 TAKE_WAIT = 2.0  # seconds a caller may wait for a container already starting, rather than start one more
@@ -22,6 +22,7 @@ class Pool:
         self.size, self._limits, self._image, self._endpoint = size, limits, image, endpoint
         self.preload = tuple(preload)
         self._ready = collections.deque([first] if first is not None else [])
+        self._names = set()  # of the containers still starting
         self._starting = 0
         self._waiting = collections.deque()  # callers in take(), first come first
         self._failures = 0
@@ -31,6 +32,12 @@ class Pool:
         self._stop_starts = Cancel()
         self.unfit = 0  # ready containers found dead or talking when a caller came for them
         threading.Thread(target=self._fill, name="safecode-pool", daemon=True).start()
+
+    @property
+    def names(self):
+        """The names of the containers the pool holds: ready, or still starting."""
+        with self._lock:
+            return {container.name for container in self._ready} | self._names
 
     @property
     def ready(self):
@@ -113,9 +120,12 @@ class Pool:
                     threading.Thread(target=self._start_one, name="safecode-pool-start", daemon=True).start()
 
     def _start_one(self):
+        name = new_name()
+        with self._lock:
+            self._names.add(name)
         try:
             container = start_ready(self._limits, self._image, self._endpoint, self._stop_starts,
-                                    preload=self.preload)
+                                    preload=self.preload, name=name)
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
         with self._lock:
@@ -128,6 +138,7 @@ class Pool:
                 container = None
             if container is None:
                 self._starting -= 1
+                self._names.discard(name)
                 self._lock.notify_all()
                 return
         # The pool closed while this one started. It still counts as starting, so close() waits for it to be gone.
@@ -137,4 +148,5 @@ class Pool:
         finally:
             with self._lock:
                 self._starting -= 1
+                self._names.discard(name)
                 self._lock.notify_all()
