@@ -8,6 +8,10 @@ TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex", "image/s
 BINARY_TYPES = ("image/png", "image/jpeg", "application/pdf")
 
 
+def _form(mime: str) -> Any:
+    return property(lambda self: self.data.get(mime), doc=f"The {mime} form, or None.")
+
+
 @dataclass(frozen=True)
 class Display:
     """One rich result, as a notebook shows it: `data` maps MIME types to the forms the program gave, str for text
@@ -18,40 +22,14 @@ class Display:
 
     data: Mapping[str, Union[str, bytes]]
 
-    @property
-    def text(self) -> Optional[str]:
-        return self._form("text/plain")
-
-    @property
-    def html(self) -> Optional[str]:
-        return self._form("text/html")
-
-    @property
-    def markdown(self) -> Optional[str]:
-        return self._form("text/markdown")
-
-    @property
-    def latex(self) -> Optional[str]:
-        return self._form("text/latex")
-
-    @property
-    def svg(self) -> Optional[str]:
-        return self._form("image/svg+xml")
-
-    @property
-    def json(self) -> Optional[str]:
-        return self._form("application/json")
-
-    @property
-    def png(self) -> Optional[bytes]:
-        return self._form("image/png")
-
-    @property
-    def jpeg(self) -> Optional[bytes]:
-        return self._form("image/jpeg")
-
-    def _form(self, mime: str) -> Any:
-        return self.data.get(mime)
+    text = _form("text/plain")
+    html = _form("text/html")
+    markdown = _form("text/markdown")
+    latex = _form("text/latex")
+    svg = _form("image/svg+xml")
+    json = _form("application/json")
+    png = _form("image/png")
+    jpeg = _form("image/jpeg")
 
     def as_json(self) -> Dict[str, str]:
         """The forms as JSON takes them, as the web API and `--json` give them: binary ones in base64."""

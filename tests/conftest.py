@@ -119,6 +119,13 @@ def assert_nothing_left(endpoint=engine.LOCAL):
     assert not folders, f"code folders left behind: {folders}"
 
 
+@pytest.fixture(scope="module")
+def no_containers_after_module(_docker_session):
+    """For a module whose server keeps a warm pool between tests: what must be gone is checked once it stopped."""
+    yield
+    assert_nothing_left()
+
+
 @pytest.fixture
 def docker(_docker_session):
     """Use in every test that touches Docker: afterwards, not one container or code folder of ours may remain."""
@@ -169,13 +176,14 @@ class WarmPools:
 
 
 POOLS = WarmPools()
+POOL_USERS = {"runs", "wall_runs", "open_session"}  # the fixtures that take warm containers from POOLS
 
 
 @pytest.fixture(autouse=True)
 def no_pools_unless_warm_runs(request):
-    """Kept pools serve only tests that run programs through `runs` or `wall_runs`, and not those marked
+    """Kept pools serve only tests that take warm containers through POOL_USERS, and not those marked
     `own_pools` (a test of temp dirs, say, whose pool must start and end within it)."""
-    if not {"runs", "wall_runs"} & set(request.fixturenames) or request.node.get_closest_marker("own_pools"):
+    if not POOL_USERS & set(request.fixturenames) or request.node.get_closest_marker("own_pools"):
         POOLS.close()
     yield
 

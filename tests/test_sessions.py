@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from conftest import (DELIVERIES, caller_process, container_exists, end_process, on_wall, wait_for_no_containers,
-                      wait_ready)
-from safecode import Output, Result, Sandbox, SessionEnded, session
+from conftest import (DELIVERIES, POOLS, caller_process, container_exists, end_process, on_wall,
+                      wait_for_no_containers, wait_ready)
+from safecode import Output, Result, SessionEnded, session
 from safecode.engine.endpoint import Endpoint
 from safecode.engine.leftovers import remove_stale_code_dirs
 
@@ -25,7 +25,7 @@ def wall(request, docker):
 def open_session(request, wall):
     """A session of its own sandbox (cold), or one taken from a pool with a ready container (warm), on a local and
     on a remote engine; `open_session.endpoint` is where its containers are."""
-    sandboxes, sessions = [], []
+    sessions = []
 
     def start(**options):
         options = {**wall, **options}
@@ -33,11 +33,11 @@ def open_session(request, wall):
             made = session(**options)
         else:
             per_session = {key: options.pop(key) for key in ("idle", "lifetime") if key in options}
-            sandbox = Sandbox(warm=1, **options)
-            sandboxes.append(sandbox)
+            sandbox = POOLS.get(options)  # kept from test to test, as `runs` keeps them
             wait_ready(sandbox)
+            before = sandbox.stats()["warm"]
             made = sandbox.session(**per_session)
-            assert sandbox.stats()["warm"] == 1, "the session did not come from the pool"
+            assert sandbox.stats()["warm"] == before + 1, "the session did not come from the pool"
         sessions.append(made)
         return made
 
@@ -45,8 +45,6 @@ def open_session(request, wall):
     yield start
     for each in sessions:
         each.close()
-    for sandbox in sandboxes:
-        sandbox.close()
 
 
 def host_of(live):

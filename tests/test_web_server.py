@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import assert_nothing_left, container_exists, wait_for_no_containers
+from conftest import container_exists, wait_for_no_containers
 from safecode import engine
 from safecode.engine.endpoint import Endpoint
 
@@ -56,12 +56,6 @@ class Server:
             self.proc.kill()
             _, stderr = self.proc.communicate()
         return stderr
-
-
-@pytest.fixture(scope="module")
-def no_containers_after_module(_docker_session):
-    yield
-    assert_nothing_left()
 
 
 @pytest.fixture(scope="module")

@@ -110,7 +110,10 @@ class Tools:
         image, limits = self.sandbox.image, self.sandbox.limits
         own = image.startswith(REPOSITORY + ":")
         python = f"Python {variant(image).python}" if own else "Python"
-        added = [package.split("==")[0] for package in packages_of(image, self.sandbox.endpoint)]
+        try:
+            added = [package.split("==")[0] for package in packages_of(image, self.sandbox.endpoint)]
+        except SafecodeError:  # no engine answers yet: the first call will say so
+            added = []
         scientific = ["numpy", "pandas", "matplotlib", "pillow"] if own and variant(image).scientific else []
         names = scientific + added
         packages = f" plus {', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else \
