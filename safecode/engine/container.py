@@ -106,13 +106,20 @@ class Container(Ending):
         raise cli.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint, self.memory)
 
     def idle_ok(self):
-        """A ready container that is still running and has said nothing since: fit to be handed a program."""
+        """A ready container that is still running and has said nothing since: fit to be handed a program.
+
+        Its supervisor writes nothing on stderr before a program, so what is there is the client's own chatter (an
+        ssh warning on a remote engine, say): dropped, so that it never reads as the program's stderr.
+        """
         if self.proc.poll() is not None:
             return False
         with Selector() as selector:
             selector.register(self.proc.stdout, selectors.EVENT_READ)
             selector.register(self.proc.stderr, selectors.EVENT_READ)
-            return not selector.select(0)
+            said = {key.fileobj for key, _ in selector.select(0)}
+        if self.proc.stderr in said and not self.drain(self.proc.stderr, 64 * 1024):
+            return False  # end of stderr: the client is ending
+        return self.proc.stdout not in said and self.proc.poll() is None
 
     def hand_over(self, source, files, timeout, cancel=None):
         """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline, which
