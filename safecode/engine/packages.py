@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,9 +128,8 @@ def platforms(info) -> List[str]:
 
 def fetch(request, info, folder, find_links, index, log) -> List[str]:
     """Binary wheels for `request` and what it needs, for the base's Python and platform; base packages kept."""
-    wanted = {_normal(match.group(1)) for match in map(_NAME.match, request) if match}
-    pinned = {_normal(dist): version.split("+", 1)[0] for dist, version in info["installed"].items()
-              if _normal(dist) not in wanted or not _pins(request, dist)}
+    base = {_normal(dist): version.split("+", 1)[0] for dist, version in info["installed"].items()}
+    pinned = {dist: version for dist, version in base.items() if not _pins(request, dist)}
     stubs = os.path.join(os.path.dirname(folder), "base")
     _stubs(info["installed"], stubs)
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
@@ -147,12 +147,11 @@ def fetch(request, info, folder, find_links, index, log) -> List[str]:
     log(f"pip: {' '.join(request)} for Python {info['python']} ({info['abi']}, {info['machine']})")
     proc = _pip(argv + ["--constraint", constraints, *request])
     if proc.returncode and pinned:  # the base's versions are in the way: let pip choose, and shadow them
+        shutil.rmtree(folder, ignore_errors=True)  # nothing of the first try is kept
         proc = _pip(argv + list(request))
-        pinned = {}
     if proc.returncode:
         raise SafecodeError(f"pip could not get {' '.join(request)} as binary wheels for Python {info['python']} "
                             f"({info['abi']}, {info['machine']}): {_reason(proc.stdout + proc.stderr)}")
-    base = {_normal(dist): version.split("+", 1)[0] for dist, version in info["installed"].items()}
     return [os.path.join(folder, wheel) for wheel in sorted(os.listdir(folder)) if wheel.endswith(".whl")
             and base.get(_normal(wheel.split("-", 1)[0])) != wheel.split("-")[1]]  # what the base has stays
 

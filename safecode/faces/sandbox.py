@@ -2,8 +2,8 @@
 one program, session() many cells."""
 
 import collections
-import re
 import dataclasses
+import re
 import threading
 import time
 import weakref
@@ -25,8 +25,8 @@ from .session import IDLE, LIFETIME, Session
 from .stream import Stream
 
 Input = Union[str, bytes, BinaryIO]
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 Files = Optional[Mapping[str, Union[bytes, str]]]
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class Sandbox:
