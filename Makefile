@@ -32,16 +32,13 @@ demo: image  ## the web example on http://127.0.0.1:8000, with scratch space, an
 	$(PYTHON) examples/web/server.py --port $(or $(PORT),8000) --scratch 16m \
 	  $$(docker image inspect $(SCIENTIFIC) >/dev/null 2>&1 && echo --image $(SCIENTIFIC) --timeout 30)
 
-# From tests/, so that the checkout's safecode/ is not on sys.path: the installed copy is the one tested. Every
-# other Python is installed and tested without Docker beside pytest (mostly pip: it waits on the network while the
-# suite waits on containers), and smoke-run after it, so that its containers never meet the suite's leak checks.
+# From tests/, so that the checkout's safecode/ is not on sys.path: the installed copy is the one tested. The other
+# Pythons come after the suite, not beside it: on two cores their pip installs would skew its timing tests.
 test: $(VENV)/.installed browser engines  ## without Docker (and not under CI=true) the Docker tests are skipped, not failed
 	@$(MAKE) --no-print-directory image || \
 	  { [ "$$CI" != true ] && echo "make test: no Docker Engine here: its tests will be skipped" >&2; }
-	@scripts/test-versions --prepare > $(VENV)/versions.log 2>&1 & prepare=$$!; \
-	  (cd tests && SAFECODE_TEST_INSTALLED=1 ../$(VPY) -m pytest); suite=$$?; \
-	  wait $$prepare; versions=$$?; cat $(VENV)/versions.log; \
-	  [ $$suite = 0 ] && [ $$versions = 0 ] && scripts/test-versions --smoke
+	cd tests && SAFECODE_TEST_INSTALLED=1 ../$(VPY) -m pytest
+	@$(MAKE) --no-print-directory test-versions
 
 test-fast: $(VENV)/.installed  ## only the tests that need no Docker
 	cd tests && SAFECODE_TEST_INSTALLED=1 ../$(VPY) -m pytest -m pure
