@@ -144,6 +144,18 @@ def image_id(image, endpoint=LOCAL):
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def image_labels(image, endpoint=LOCAL):
+    """The labels of `image` on the engine ({} when it has none), or None when it is not there."""
+    proc = docker("image", "inspect", "--format", "{{json .Config.Labels}}", endpoint.image_ref(image),
+                  endpoint=endpoint)
+    if proc.returncode:
+        return None
+    try:
+        return json.loads(proc.stdout) or {}
+    except ValueError:
+        return {}
+
+
 def image_exists(image, endpoint=LOCAL):
     """True when `image` is on the engine."""
     return bool(image_id(image, endpoint))

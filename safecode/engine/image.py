@@ -167,11 +167,10 @@ def _build(image, log):
 
 def current(image, endpoint=cli.LOCAL):
     """Whether `image` is on the engine and, if it is one of safecode's own, made by today's recipe."""
-    proc = cli.docker("image", "inspect", "--format", f"{{{{index .Config.Labels \"{RECIPE_LABEL}\"}}}}",
-                      endpoint.image_ref(image), endpoint=endpoint)
-    if proc.returncode:
+    labels = cli.image_labels(image, endpoint)
+    if labels is None:
         return False
-    return not image.startswith(REPOSITORY + ":") or proc.stdout.strip() == variant(image).recipe
+    return not image.startswith(REPOSITORY + ":") or labels.get(RECIPE_LABEL) == variant(image).recipe
 
 
 def copy_image(image, endpoint, *, log=lambda line: None):

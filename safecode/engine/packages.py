@@ -74,7 +74,7 @@ def build_image(packages: Iterable[str] = (), *, requirements: Optional[str] = N
                             f"'python -m safecode image --image {base}'")
     key = hashlib.sha256(json.dumps([base_id, sorted(request), find_links, index]).encode())
     name = name or f"{REPOSITORY}:{key.hexdigest()[:16]}"
-    if not rebuild and _label(name, "safecode.request", endpoint) == key.hexdigest():
+    if not rebuild and (cli.image_labels(name, endpoint) or {}).get("safecode.request") == key.hexdigest():
         return name
     info = probe(base, endpoint)
     with tempfile.TemporaryDirectory(prefix="safecode-packages-") as work:
@@ -224,16 +224,9 @@ def list_images(endpoint: Endpoint = cli.LOCAL) -> Dict[str, List[str]]:
 def packages_of(image, endpoint: Endpoint = cli.LOCAL) -> List[str]:
     """The packages an image was built with (its label), or [] for an image built without."""
     try:
-        return json.loads(_label(image, LABEL, endpoint) or "[]")
+        return json.loads((cli.image_labels(image, endpoint) or {}).get(LABEL, "[]"))
     except ValueError:
         return []
-
-
-def _label(image, label, endpoint):
-    proc = cli.docker("image", "inspect", "--format", f"{{{{index .Config.Labels {json.dumps(label)}}}}}",
-                      endpoint.image_ref(image), endpoint=endpoint)
-    value = proc.stdout.strip()
-    return value if proc.returncode == 0 and value != "<no value>" else None
 
 
 def _normal(name):

@@ -218,8 +218,7 @@ def _image(args):
                           log=lambda line: print(line, file=sys.stderr), **_endpoint(args)))
         return 0
     for name in IMAGES if args.all else [args.image or default_image()]:
-        how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr),
-                           endpoint=Endpoint(**_endpoint(args)))
+        how = ensure_image(name, rebuild=args.rebuild, log=lambda line: print(line, file=sys.stderr), endpoint=where)
         print(f"{name}: {how}")
     return 0
 
