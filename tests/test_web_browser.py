@@ -250,10 +250,16 @@ def test_html_in_a_display_runs_nothing_in_the_page(site, browser):
     assert browser.evaluate("document.querySelectorAll('#displays pre')[0].textContent") == f"<img src=x onerror={page}>"
 
 
-def framed(browser, tag):
-    """The text of each `tag` element inside the page's sandboxed frames, read through DevTools."""
-    found = browser.evaluate_in_frames(f"[...document.querySelectorAll({json.dumps(tag)})].map(e => e.textContent)")
-    return [text for frame in found for text in frame]
+def framed(browser, tag, wait=10):
+    """The text of each `tag` element inside the page's sandboxed frames, read through DevTools, once a frame has
+    loaded one (a frame renders on its own, a moment after its srcdoc is set)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = browser.evaluate_in_frames(f"[...document.querySelectorAll({json.dumps(tag)})].map(e => e.textContent)")
+        texts = [text for frame in found for text in frame]
+        if texts or time.monotonic() > deadline:
+            return texts
+        time.sleep(0.1)
 
 
 def test_svg_and_other_files_are_only_links(data_site, browser):
