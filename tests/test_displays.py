@@ -17,6 +17,7 @@ from safecode.reader.protocol import Reader
 pytestmark = pytest.mark.pure
 
 MARK = b"\0" + b"0123456789abcdef" * 2
+END = b"\0" + b"fedcba9876543210" * 2
 
 
 @pytest.fixture
@@ -30,11 +31,11 @@ def inside():
 
 def read(*chunks, max_output=1_000_000):
     """Feed stdout chunks to a reader, then the end marks; return the reader and its events."""
-    reader = Reader(MARK, max_output)
+    reader = Reader(MARK, END, max_output)
     events = []
     for chunk in chunks:
         events += reader.feed("stdout", chunk)
-    events += reader.feed("stdout", MARK + b"E000") + reader.feed("stderr", MARK + b"E" + b"0" * 24 + b"1")
+    events += reader.feed("stdout", END + b"E000") + reader.feed("stderr", END + b"E" + b"0" * 24 + b"1")
     return reader, events + reader.finish()
 
 
@@ -161,8 +162,8 @@ def test_what_is_not_a_frame_is_the_programs_own_bytes(forged):
 
 def test_frames_on_stderr_are_output_and_a_bad_display_is_left_out_with_a_note():
     frame = MARK + b"D000000011" + b"%04x" % 8 + b"not json"
-    reader = Reader(MARK, 1000)
-    events = reader.feed("stderr", b"x" + frame) + reader.feed("stdout", frame + MARK + b"E000")
+    reader = Reader(MARK, END, 1000)
+    events = reader.feed("stderr", b"x" + frame) + reader.feed("stdout", frame + END + b"E000")
     assert all(isinstance(event, Output) for event in events) and reader.displays == []
     assert reader.texts()["stderr"] == "x" + frame.decode("utf-8", "replace") and reader.texts()["stdout"] == ""
     assert reader.displays_left_out == ["a display that is not a JSON object of MIME types: left out"]
@@ -180,7 +181,7 @@ def test_a_display_over_the_output_budget_is_left_out_and_the_run_goes_on(inside
 def test_a_hundred_thousand_tiny_displays_keep_to_their_bounds(inside, capfdbinary):
     inside.display({"text/plain": "."}, raw=True)
     frame = capfdbinary.readouterr().out
-    reader = Reader(MARK, 10_000_000)
+    reader = Reader(MARK, END, 10_000_000)
     for _ in range(100):
         reader.feed("stdout", frame * 1000)
     assert len(reader.displays) == MAX_DISPLAYS

@@ -7,7 +7,8 @@ from safecode.reader.protocol import Output, Reader
 
 pytestmark = pytest.mark.pure
 
-MARK = b"\0" + b"0123456789abcdef" * 2
+MARK = b"\0" + b"0123456789abcdef" * 2  # the container's: its programs know it, and frame displays with it
+END = b"\0" + b"fedcba9876543210" * 2  # the program's own end token, which it never holds
 
 
 USAGE = b"%012d%012d1" % (250_000, 45 << 20)  # 0.25 s of CPU, 45 MiB at its peak, the container ends with it
@@ -15,12 +16,12 @@ USAGE = b"%012d%012d1" % (250_000, 45 << 20)  # 0.25 s of CPU, 45 MiB at its pea
 
 def ended(out=b"", err=b"", status=b"007", usage=USAGE):
     """The two streams of a program that wrote `out` and `err`, exited with `status` and used `usage`."""
-    return out + MARK + b"E" + status, err + MARK + b"E" + usage
+    return out + END + b"E" + status, err + END + b"E" + usage
 
 
 def read(chunks, max_output=1_000_000):
     """Feed (stream, chunk) pairs; return the reader and every event it gave."""
-    reader = Reader(MARK, max_output)
+    reader = Reader(MARK, END, max_output)
     events = []
     for stream, chunk in chunks:
         events += reader.feed(stream, chunk)
@@ -51,9 +52,9 @@ def test_end_mark_split_anywhere(size):
 
 
 def test_a_piece_that_looks_like_the_start_of_the_mark_is_passed_on_at_the_end():
-    reader, events = read([("stdout", MARK[:10]), ("stdout", b"")])
+    reader, events = read([("stdout", END[:10]), ("stdout", b"")])
     assert reader.done("stdout") and not reader.ended and reader.exit_code is None
-    assert joined(events, "stdout") == MARK[:10].decode()
+    assert joined(events, "stdout") == END[:10].decode()
 
 
 def test_a_stream_that_closes_without_its_mark():
@@ -75,9 +76,21 @@ def test_usage_that_is_not_whole_is_unknown(usage):
     assert reader.cpu_time is None and reader.peak_memory is None
 
 
-def test_a_forged_status_that_is_not_a_number():
-    reader, _ = read([("stdout", b"hi" + MARK + b"Exyz")])
+def test_a_status_that_is_not_a_number():
+    reader, _ = read([("stdout", b"hi" + END + b"Exyz")])
     assert reader.ended and reader.exit_code is None
+
+
+@pytest.mark.parametrize("size", [1, 5, 33, 34, 1000])
+def test_an_end_forged_with_the_mark_a_program_knows_is_its_own_output(size):
+    # With reuse, a program that could end its own turn early would leave its later output to the next program.
+    forged = b"a" + MARK + b"E000" + MARK + b"E" + USAGE + b"b"
+    out, err = ended(forged, forged)
+    chunks = [(stream, data[i : i + size]) for stream, data in (("stdout", out), ("stderr", err))
+              for i in range(0, len(data), size)]
+    reader, events = read(chunks)
+    assert reader.done() and reader.exit_code == 7
+    assert reader.text("stdout") == reader.text("stderr") == forged.decode() == joined(events, "stdout")
 
 
 def test_invalid_utf8_becomes_replacement_characters_as_a_whole_decode_would():
@@ -115,7 +128,7 @@ def test_files_follow_the_end_mark_however_split(size):
     out, err = ended(b"hi\n", b"")
     section = file_record("a.txt", b"A" * 50) + file_record("sub/b.bin", bytes(range(256))) + note_record("n") + b"Z"
     data = out + section
-    reader = Reader(MARK, 100, files_room=1 << 20)
+    reader = Reader(MARK, END, 100, files_room=1 << 20)
     for i in range(0, len(data), size):
         reader.feed("stdout", data[i : i + size])
     reader.feed("stderr", err)
@@ -126,7 +139,7 @@ def test_files_follow_the_end_mark_however_split(size):
 
 def files_of(section, room=1 << 20):
     out, err = ended(b"", b"")
-    reader = Reader(MARK, 100, files_room=room)
+    reader = Reader(MARK, END, 100, files_room=room)
     reader.feed("stdout", out + section)
     reader.feed("stderr", err)
     return reader
@@ -174,7 +187,7 @@ def test_a_huge_declared_name_is_refused_before_it_is_read():
 
 def test_no_files_are_expected_without_scratch():
     out, err = ended(b"hi", b"")
-    reader = Reader(MARK, 100)
+    reader = Reader(MARK, END, 100)
     reader.feed("stdout", out + file_record("a", b"x"))
     reader.feed("stderr", err)
     assert reader.done() and reader.files == {} and reader.files_left_out == []

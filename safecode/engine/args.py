@@ -64,7 +64,8 @@ def build_args(
         "--label", f"{LABEL}=1",                 # so `safecode cleanup` finds ours after a crash
         "--pull", "never",                       # only the image we built or were given
         "--memory-swap", limits.memory,          # equal to memory: no swap to escape into
-        "--init",                                # a tiny PID 1: signals and orphans behave as on a host
+        # No --init: safecode's supervisor is PID 1 (it reaps orphans), so no program can signal it or open its
+        # stdin and stdout through /proc/1/fd, as it could Docker's init's (inside/between.py).
         "--ipc", "none",                         # no /dev/shm: no writable scratch space at all
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",   # no setuid way back to root

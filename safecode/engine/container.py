@@ -1,8 +1,12 @@
-"""A sandbox container from its start to its program: started, ready, handed exactly one program (or a session's
-kernel). How it ends is ending.py's; what its bytes mean after the hand-over is reader/protocol.py's.
+"""A sandbox container from its start to its programs: started, ready, handed a program (or a session's kernel), and,
+with reuse, ready again for the next. How it ends is ending.py's; what its bytes mean after the hand-over is
+reader/protocol.py's.
 
 A cold run hands the program over as soon as its container is ready; a warm pool (pool.py) hands it to one started
-earlier. The handshake: the supervisor says <mark>R when it is up, and <mark>A when it has taken its work.
+earlier, and takes it back between programs. The handshake: the supervisor says <mark>R when it is up (and again
+once a program's traces are cleared), and <mark>A when it has taken its work. Each program ends with marks made of
+its own end token, which the host makes for it and no program ever holds; the host ends a program's turn by
+sending that token back, and the supervisor drops whatever came before it on stdin.
 """
 
 import os
@@ -15,6 +19,7 @@ import uuid
 
 from . import cli
 from .args import SCRIPT, build_args
+from .between import READY, Between, clear_code
 from .ending import TEARDOWN_TIMEOUT, Ending, Selector
 from .leftovers import code_dir_prefix
 from .shipping import SUPERVISOR, supervisor_command
@@ -22,7 +27,7 @@ from .turns import turn
 from ..errors import Cancelled, DockerError, DockerUnavailable
 from ..files import OUT, pack_tree, write_tree
 
-READY, ACK = b"R", b"A"  # the supervisor's first words: up, and work taken
+ACK = b"A"  # the supervisor's word that it has taken its work (READY: that it is up)
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
 ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before it counts as stuck
 SESSION_GRACE = 5.0  # seconds a ready container has to start a session's kernel
@@ -34,8 +39,8 @@ class Stuck(Exception):
     """A ready container did not take its program: it has been discarded and the program never ran."""
 
 
-class Container(Ending):
-    """A started supervisor container, waiting for exactly one program.
+class Container(Ending, Between):
+    """A started supervisor container, waiting for its program (or, with reuse, for each of several in turn).
 
     The code and files go to /app through a folder of ours mounted read-only when the engine is local, and through
     stdin when it is not (`code_dir` None). With scratch on, /app/out is a link to /tmp/out, so that one tmpfs of
@@ -43,8 +48,13 @@ class Container(Ending):
     run would wait for them).
     """
 
-    def __init__(self, limits, image, endpoint, preload=(), name=None):
+    def __init__(self, limits, image, endpoint, preload=(), name=None, runs=1):
+        """`runs`: how many programs it may run, one after another (reuse)."""
         self.image = image
+        self.runs_left = runs
+        self.runs = 0  # programs handed to it so far
+        self.recycle = None  # what takes it back after a program that leaves it running (a pool's)
+        self.end = b""  # the end token of its program in flight
         self.endpoint = endpoint
         self.out_bytes = limits.scratch_bytes
         self.memory = limits.memory
@@ -105,32 +115,21 @@ class Container(Ending):
         self.stop()
         raise cli.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint, self.memory)
 
-    def idle_ok(self):
-        """A ready container that is still running and has said nothing since: fit to be handed a program.
-
-        Its supervisor writes nothing on stderr before a program, so what is there is the client's own chatter (an
-        ssh warning on a remote engine, say): dropped, so that it never reads as the program's stderr.
-        """
-        if self.proc.poll() is not None:
-            return False
-        with Selector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            selector.register(self.proc.stderr, selectors.EVENT_READ)
-            said = {key.fileobj for key, _ in selector.select(0)}
-        if self.proc.stderr in said and not self.drain(self.proc.stderr, 64 * 1024):
-            return False  # end of stderr: the client is ending
-        return self.proc.stdout not in said and self.proc.poll() is None
-
     def hand_over(self, source, files, timeout, cancel=None):
         """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline, which
         counts from this moment. Stuck (the container discarded) if it does not take it."""
+        self.runs, self.runs_left = self.runs + 1, self.runs_left - 1
+        self.end = secrets.token_hex(16).encode()
         try:
+            if self.code_dir is not None and self.runs > 1:
+                clear_code(self.code_dir)
             delivered = self.files_message({**files, SCRIPT: source})
         except BaseException:
             self.stop()
             raise
         handed = time.monotonic()
-        self._give(b"g%.3f %d\n" % (timeout + BACKSTOP, len(delivered)) + delivered, ACK_GRACE, cancel, "its program")
+        go = b"g%.3f %d %d %s\n" % (timeout + BACKSTOP, len(delivered), self.runs_left == 0, self.end)
+        self._give(go + delivered, ACK_GRACE, cancel, "its program")
         return handed + timeout
 
     def files_message(self, files, replace=False):
@@ -144,8 +143,9 @@ class Container(Ending):
     def open_session(self, kernel, idle, lifetime):
         """Turn this ready container into a session: send the kernel instead of a program. Stuck (the container
         discarded) if it does not take it."""
-        self._give(b"s%d\n" % len(kernel) + kernel + b"%r %r\n" % (float(idle), float(lifetime)), SESSION_GRACE,
-                   None, "the session")
+        self.end = secrets.token_hex(16).encode()
+        self._give(b"s%d\n" % len(kernel) + kernel + b"%r %r %s\n" % (float(idle), float(lifetime), self.end),
+                   SESSION_GRACE, None, "the session")
 
     def _give(self, message, wait, cancel, what):
         """Send `message` and wait for the acknowledgement. On Stuck the container is discarded, on any other
@@ -199,9 +199,9 @@ def new_name():
     return f"safecode-{uuid.uuid4().hex[:16]}"
 
 
-def start_ready(limits, image, endpoint, cancel=None, preload=(), name=None):
+def start_ready(limits, image, endpoint, cancel=None, preload=(), name=None, runs=1):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
     with turn(cancel):
-        container = Container(limits, image, endpoint, preload, name)
+        container = Container(limits, image, endpoint, preload, name, runs)
         container.wait_ready(cancel=cancel)
         return container

@@ -26,7 +26,7 @@ _teardowns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safecode-tear
 class Ending:
     """The end of a Container's life (container.py), whatever way it comes; every method is safe to call twice.
 
-    Uses the container's `proc` (the client), `name`, `endpoint` and `code_dir`.
+    Uses the container's `proc` (the client), `name`, `endpoint`, `code_dir` and `recycle`.
     """
 
     killed = False  # whether we killed the client: then its container may still exist
@@ -68,9 +68,13 @@ class Ending:
         """Stop a container that will not run a program, off the caller's path."""
         _teardowns.submit(self.stop)
 
-    def retire(self):
-        """The program has ended: let the container go away by itself, off the caller's path."""
-        _teardowns.submit(self.teardown)
+    def retire(self, reusable=False):
+        """The program has ended: hand the container back for its next program when it is `reusable` and has a
+        place to go (a pool's), else let it go away by itself; off the caller's path either way."""
+        if reusable and self.recycle is not None:
+            self.recycle(self)
+        else:
+            _teardowns.submit(self.teardown)
 
     def close_idle(self):
         """End a ready container gracefully: closing its stdin makes the supervisor, and the container, exit."""

@@ -1,4 +1,5 @@
-"""A warm pool: containers started ahead of time, each waiting for exactly one program, never reused."""
+"""A warm pool: containers started ahead of time, each waiting for its program. With reuse, a container that ran a
+program comes back, once its supervisor has cleared what the program left, for up to `reuse` programs in all."""
 
 import collections
 import contextlib
@@ -11,33 +12,65 @@ from .container import new_name, start_ready
 MAX_BACKOFF = 30.0  # seconds between attempts when containers fail to start (no image, no daemon)
 TAKE_WAIT = 2.0  # seconds a caller may wait for a container already starting, rather than start one more
 CHECK_EVERY = 2.0  # seconds between looks at idle containers, to replace any that died
+REASONS = 20  # the latest reasons kept for containers found unfit
 
 
-class Pool:
-    """Keeps up to `size` ready containers; a background thread replaces each one taken. Thread-safe."""
+class Returns:
+    """The part of a Pool that takes containers back between programs (reuse). Uses the Pool's lock, counts, and
+    `_arrive`."""
 
-    def __init__(self, size, limits, image, endpoint, preload=(), first=None):
+    def _adopt(self, container):
+        """Make `container` one of ours: it comes back here after each program that leaves it running."""
+        if self.reuse > 1:
+            container.runs_left = self.reuse - container.runs
+            container.recycle = self._recycle
+
+    def _recycle(self, container):
+        """Take back a container whose program has ended: it counts as starting until it is ready again."""
+        with self._lock:
+            self._out.discard(container)
+            self._starting += 1
+            self._names.add(container.name)
+        threading.Thread(target=self._come_back, args=(container,), name="safecode-pool-back", daemon=True).start()
+
+    def _come_back(self, container):
+        why = "the pool was closed" if self._closed else container.take_back()
+        if why is not None:
+            self.reasons.append(f"{container.name} (after a program): {why}")
+            container.stop()
+        self._arrive(container if why is None else None, container.name)
+
+
+class Pool(Returns):
+    """Keeps up to `size` ready containers; a background thread replaces each one taken, or takes it back after its
+    program (reuse). Thread-safe."""
+
+    def __init__(self, size, limits, image, endpoint, preload=(), first=None, reuse=1):
         """`preload`: the modules each container imports before it is ready; `first`: a ready container of
-        these, started by the caller (to learn at once that they can be had), handed to the pool."""
+        these, started by the caller (to learn at once that they can be had), handed to the pool; `reuse`: the
+        programs each container runs, one after another, before it is replaced."""
         self.size, self._limits, self._image, self._endpoint = size, limits, image, endpoint
+        self.reuse = reuse
         self.preload = tuple(preload)
         self._ready = collections.deque([first] if first is not None else [])
-        self._names = set()  # of the containers still starting
+        self._names = set()  # of the containers still starting (or coming back)
+        self._out = set()  # containers running a program, that come back after it if it leaves them fit
         self._starting = 0
         self._waiting = collections.deque()  # callers in take(), first come first
-        self._failures = 0
-        self._retry_at = 0.0
-        self._closed = False
+        self._failures, self._retry_at, self._closed = 0, 0.0, False
         self._lock = threading.Condition()
         self._stop_starts = Cancel()
         self.unfit = 0  # ready containers found dead or talking when a caller came for them
+        self.reasons = collections.deque(maxlen=REASONS)  # why, latest last (and why one could not come back)
+        if first is not None:
+            self._adopt(first)
         threading.Thread(target=self._fill, name="safecode-pool", daemon=True).start()
 
     @property
     def names(self):
         """The names of the containers the pool holds: ready, or still starting."""
         with self._lock:
-            return {container.name for container in self._ready} | self._names
+            return {container.name for container in (*self._ready, *self._out)} | self._names
 
     @property
     def ready(self):
@@ -60,9 +93,10 @@ class Pool:
                 while True:
                     while self._ready and self._waiting[0] is me:
                         container = self._ready.popleft()
-                        if container.idle_ok():
+                        if self._fit(container, "when taken"):
+                            if container.runs_left > 1:
+                                self._out.add(container)  # it comes back after this program
                             return container
-                        container.discard()  # it died, or said something, while idle: never handed out
                         self.unfit += 1
                     remaining = deadline - time.monotonic()
                     if self._closed or remaining <= 0 or self._waiting.index(me) >= len(self._ready) + self._starting:
@@ -94,14 +128,19 @@ class Pool:
                 self._lock.wait()
         self._stop_starts.close()
 
+    def _fit(self, container, when):
+        """Whether a ready container may take a program; one that may not (it died, or said something, while idle)
+        is discarded, never handed out, and why is kept."""
+        why = container.unfit()
+        if why is not None:
+            container.discard()
+            self.reasons.append(f"{container.name} ({when}): {why}")
+        return why is None
+
     def _prune(self):
         """Drop the ready containers that are no longer fit to run a program (called with the lock held)."""
-        fit = collections.deque()
-        for container in self._ready:
-            if container.idle_ok():
-                fit.append(container)
-            else:
-                container.discard()
+        self._out = {container for container in self._out if container.proc.poll() is None}  # stopped by its run
+        fit = collections.deque(container for container in self._ready if self._fit(container, "idle"))
         if len(fit) < len(self._ready):
             self._ready = fit
             self._lock.notify_all()
@@ -113,7 +152,7 @@ class Pool:
                 delay = self._retry_at - time.monotonic()
                 if delay > 0:
                     self._lock.wait(min(delay, CHECK_EVERY))
-                elif len(self._ready) + self._starting >= self.size:
+                elif len(self._ready) + self._starting + len(self._out) >= self.size:
                     self._lock.wait(CHECK_EVERY)
                 else:
                     self._starting += 1
@@ -126,13 +165,18 @@ class Pool:
         try:
             container = start_ready(self._limits, self._image, self._endpoint, self._stop_starts,
                                     preload=self.preload, name=name)
+            self._adopt(container)
         except Exception:  # the same error reaches the caller from the cold run it falls back to
             container = None
+        self._arrive(container, name, failed=container is None)
+
+    def _arrive(self, container, name, failed=False):
+        """A container that was starting (or coming back) is ready, or is not (None)."""
         with self._lock:
-            if container is None:
+            if failed:
                 self._failures += 1
                 self._retry_at = time.monotonic() + min(MAX_BACKOFF, 0.25 * 2**self._failures)
-            elif not self._closed:
+            elif container is not None and not self._closed:
                 self._failures = 0
                 self._ready.append(container)
                 container = None

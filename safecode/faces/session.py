@@ -116,7 +116,7 @@ class Session:
             cancel.close()
 
     def _run(self, container, deadline, started, cancel):
-        reader = Reader(container.mark, self.limits.max_output, container.out_bytes)
+        reader = Reader(container.mark, container.end_mark, self.limits.max_output, container.out_bytes)
         stopped = yield from pump(container, reader, None, min(deadline, self._ends), cancel)
         if stopped == "timeout" and not reader.ended and time.monotonic() < deadline:  # the lifetime, not the cell's
             yield from stop_keeping_output(container, reader)  # limit: the kernel did not end itself, so end it here

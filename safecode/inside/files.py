@@ -18,10 +18,10 @@ MAX_FILES = 1000
 MAX_NOTES = 20
 
 
-def read_line():
+def read_line(fd=0):
     line = b""
     while not line.endswith(b"\n"):
-        byte = os.read(0, 1)  # byte by byte: whatever follows the go line is the program's stdin, unread
+        byte = os.read(fd, 1)  # byte by byte: whatever follows the go line is the program's stdin, unread
         if not byte:
             os._exit(0)
         line += byte
@@ -38,10 +38,28 @@ def read_exactly(size):
     return data
 
 
-def send(data):
+def relay_stdin(pipe):
+    """Pass the program's stdin from the host's frames on stdin (d<size>\\n<bytes>, and e\\n at its end) into `pipe`.
+
+    The program never holds the container's stdin: it could read the host's next words there, or leave a process
+    reading them. This runs in a process of its own, so the program's input never passes through the supervisor's
+    memory, which the next program's process is forked from.
+    """
+    try:
+        while True:
+            line = read_line()
+            if not line.startswith(b"d"):
+                break
+            send(read_exactly(int(line[1:])), pipe)
+    except (OSError, ValueError):  # BrokenPipeError: the program stopped reading
+        pass
+    os._exit(0)
+
+
+def send(data, fd=1):
     view = memoryview(data)
     while view:
-        view = view[os.write(1, view) :]
+        view = view[os.write(fd, view) :]
 
 
 def send_files(room, seen=None):

@@ -7,7 +7,8 @@ display when it has a richer form than text, else as the interactive interpreter
     stdin:  <code bytes> <stdin bytes> <seconds> <files bytes>\\n<code><stdin><files>
                                           a cell, its standard input, time limit and files (if not mounted)
     stdout: <mark>A                                               the cell starts
-    ... its output, then stderr's and stdout's end marks (exit status 0, or 1 after an exception), and with scratch
+    ... its output, then stderr's and stdout's end marks (exit status 0, or 1 after an exception; marked with the
+        session's end token, which the host sends after idle and lifetime), and with scratch
         on, the files of out/ that are new or changed since the last cell.
 
 SIGINT (which the host sends through Docker when a cell runs past its limit) raises KeyboardInterrupt in the cell.
@@ -33,7 +34,8 @@ def serve(sv):
     import linecache
     import traceback
 
-    idle, lifetime = (float(value) for value in sv.read_line().split())
+    idle, lifetime, token = sv.read_line().split()
+    idle, lifetime, end = float(idle), float(lifetime), b"\0" + token
     ends = time.monotonic() + lifetime
     main = type(sys)("__main__")
     main.__builtins__ = builtins
@@ -54,8 +56,8 @@ def serve(sv):
         used = sum(os.times()[:4]) - sum(cell["before"][:4])  # user and system, its own and its children's
         cpu = min(int(used * 1e6), 10**12 - 1)
         peak = min(resource_peak(), 10**12 - 1)
-        os.write(2, sv.MARK + b"E%012d%012d%d" % (cpu, peak, leaving))
-        os.write(1, sv.MARK + b"E%03d" % (status & 0xFF))
+        os.write(2, end + b"E%012d%012d%d" % (cpu, peak, leaving))
+        os.write(1, end + b"E%03d" % (status & 0xFF))
         if sv.OUT_BYTES:
             sv.send_files(sv.OUT_BYTES, seen)
         if leaving:

@@ -1,21 +1,29 @@
-"""Runs inside every sandbox container as the program's parent: started by bootstrap.py (`python3 -c <bootstrap>
-<size> <token> <out-bytes> <preload> <sent-files>`), which reads this source from stdin, joined after files.py and
-preload.py, with the modules shipped as text (MODULES: the display machinery and the plot backend) ahead of them.
+"""Runs inside every sandbox container as its PID 1 and the program's parent: started by bootstrap.py (`python3 -c
+<bootstrap> <size> <token> <out-bytes> <preload> <sent-files>`), which reads this source from stdin, joined after
+files.py, preload.py and between.py, with the modules shipped as text (MODULES: the display machinery and the plot
+backend) ahead of them.
 
-It says it is ready, waits for the host's go line, acknowledges it, runs /app/main.py in a forked child exactly
-as `python main.py` would, and then tells the host how the program ended, so the host knows the result at once
-rather than when `docker run` returns after teardown. Its messages on stdout/stderr start with a NUL byte and a
-random token, only so that no ordinary output is mistaken for them: a program that forges one changes nothing
-but its own result, because every container runs one program and is then removed.
+It says it is ready, waits for the host's go line, runs /app/main.py in a forked child exactly as `python main.py`
+would, and then tells the host how the program ended, so the host knows the result at once rather than when `docker
+run` returns after teardown. A container may run several programs, one after another (reuse): then the supervisor
+clears everything the program left (between.py) and is ready again.
 
-    stdout: <mark>R              ready (sent once the interpreter is up)
-    stdin:  g<seconds> <n>\\n     go: run main.py; stop on your own after <seconds> if the host has not. n bytes of
-                                 files for /app follow (files.py), 0 when the host mounted them
-    stdout: <mark>A              acknowledged; main.py starts now. Then the program's stdin follows on stdin.
-    stderr: <mark>E<cpu><mem>1   the program has ended: nothing of its stderr follows. Its CPU time in microseconds and
-                                 its peak resident memory in bytes, 12 digits each (from wait4's rusage); 1: the
-                                 container ends with it
-    stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
+    stdout: <mark>R               ready (once the interpreter is up, and again after each program that is not the last)
+    stdin:  g<seconds> <n> <last> <token>\\n
+                                  go: run main.py; end on your own after <seconds> if the host has not stopped it. n
+                                  bytes of files for /app follow (files.py), 0 when the host mounted them; <last> 1
+                                  when no program follows; <token> marks this program's end (below)
+    stdout: <mark>A               acknowledged; main.py starts now. Its stdin follows as frames: d<size>\\n<bytes>, e\\n
+    stderr: <end>E<cpu><mem><L>   the program has ended: nothing of its stderr follows. Its CPU time in microseconds
+                                  and peak resident memory in bytes, 12 digits each (from wait4's rusage); L is 1 when
+                                  the container ends with it
+    stdout: <end>E<nnn>           the program has ended with exit status nnn (000-255): nothing of its stdout follows
+    stdin:  x<token>\\n           the host's end of this program's turn (only when L was 0): all before it is dropped
+
+<mark> is a NUL byte and the container's token, known to its programs (their displays are framed with it); <end> is
+a NUL byte and the program's own token, which no program's process ever holds: the program is forked before the go
+line is read, and its input, files and output never pass through the supervisor's memory (helper processes move
+them). So no program can forge its own end, or speak for the program after it.
 
 With scratch on (<out-bytes> above 0), the files the program left under /app/out follow its exit status on stdout,
 up to <out-bytes> bytes, each as F<name length:4><name><size:8><bytes>; a word on what was left out as
@@ -42,8 +50,10 @@ SENT_FILES = sys.argv[4] == "1"  # /app is an empty tmpfs, and the files come on
 SCRIPT = "/app/main.py"
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # in the container, files.py and preload.py come first in this same source, MODULES ahead of them
-    from .files import OUT, prepare_app, read_exactly, read_line, receive_files, send_files, whole_writes
+    from .between import BACKSTOP, clear_processes, drain_until, restore, seal, time, traits, wipe
+    from .files import APP, OUT, prepare_app, read_exactly, read_line, receive_files, send_files, whole_writes
     from .preload import preload
+    from .program import Program, in_helper
 
     MODULES: dict = {}
 
@@ -163,46 +173,77 @@ def execute_main():
     sys.exit(0)  # and the interpreter's own shutdown joins threads, runs atexit handlers, flushes output
 
 
+def clean(was):
+    """Clear what the program left; what could not be, in words, or None."""
+    try:
+        if OUT_BYTES:
+            wipe("/tmp")
+            os.mkdir(OUT, 0o700)
+        if SENT_FILES:
+            os.chmod(APP, 0o755)
+            wipe(APP)
+            prepare_app(OUT_BYTES)
+    except OSError as error:
+        return f"its files could not all be removed ({error})"
+    return restore(was)
+
+
 def main():
     whole_writes()
     os.environ.setdefault("MPLBACKEND", "module://safecode_plots")
     sys.meta_path.append(Shipped)
+    sealed, prctl = seal()
     if OUT_BYTES:
         os.mkdir(OUT, 0o700)
     if SENT_FILES:
         prepare_app(OUT_BYTES)
     if PRELOAD:
         preload(PRELOAD)
+    was = traits()
     os.write(1, MARK + b"R")
+    while True:
+        serve(Program(prctl), sealed, was)
+        os.write(1, MARK + b"R")
+
+
+def serve(program, sealed, was):
+    """Run one program (or become a session); return when the container may take another."""
+    import _signal  # type: ignore[import-not-found]  # loaded at start-up already
+
     line = read_line()
     if line.startswith(b"s"):  # a session: its kernel comes next, and then cells
+        clear_processes()
         namespace = {}
         exec(read_exactly(int(line[1:])), namespace)
         namespace["serve"](sys.modules[__name__])
     if not line.startswith(b"g"):
         os._exit(0)
-    deadline, size = line[1:].split()
-    receive_files(int(size))
-    os.write(1, MARK + b"A")
-    child = os.fork()
-    if child == 0:
-        run_main()
-    import _signal  # type: ignore[import-not-found]  # loaded at start-up already; `signal` would import enum, 50 ms at half a CPU
-
-    _signal.alarm(max(1, int(float(deadline) + 0.999)))  # a backstop: SIGALRM ends us, and the container with us
-    _, status, usage = os.wait4(child, 0)
+    seconds, size, last, token = line[1:].split()
+    end = b"\0" + token
+    program.start(int(size))
+    BACKSTOP[0] = time.monotonic() + float(seconds)  # then SIGALRM ends us, and the container with us
+    _signal.setitimer(_signal.ITIMER_REAL, float(seconds))
+    status, usage = program.wait()
+    _signal.setitimer(_signal.ITIMER_REAL, 0)
+    BACKSTOP[0] = float("inf")
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell and Docker report it
-    try:
-        os.kill(-1, 9)  # whatever the program left running: every process we may signal, but init and us
-    except OSError:
-        pass
+    leaving = last == b"1" or not sealed
+    if not clear_processes():
+        leaving = True  # a process that would not die: no program may follow it here
+    for fd in (1, 2):  # shared with the program, which may have made them non-blocking (for us, and the next)
+        os.set_blocking(fd, True)
     cpu = min(int((usage.ru_utime + usage.ru_stime) * 1e6), 10**12 - 1)
-    os.write(2, MARK + b"E%012d%012d1" % (cpu, min(usage.ru_maxrss * 1024, 10**12 - 1)))  # ru_maxrss is in KiB
-    os.write(1, MARK + b"E%03d" % (code & 0xFF))
+    os.write(2, end + b"E%012d%012d%d" % (cpu, min(usage.ru_maxrss * 1024, 10**12 - 1), leaving))  # maxrss: KiB
+    os.write(1, end + b"E%03d" % (code & 0xFF))
     if OUT_BYTES:
-        send_files(OUT_BYTES)
-    os._exit(0)
+        in_helper(send_files, OUT_BYTES)
+    if leaving or not in_helper(drain_until, b"x" + token + b"\n"):
+        os._exit(0)
+    why = clean(was)
+    if why:
+        os.write(2, f"safecode: this container cannot take another program: {why}\n".encode())
+        os._exit(0)
 
 
 main()

@@ -1,14 +1,15 @@
 """The supervisor's protocol, read from the host side: a pure reader that turns the container's bytes into events.
 
 The supervisor (supervisor.py) speaks on the container's stdout and stderr. Its messages start with a NUL byte and
-a random token (the mark), so no ordinary output is mistaken for them:
+a random token, so no ordinary output is mistaken for them: the container's (the mark, which its programs know, and
+use to frame their displays) or the program's own (the end, which no program ever holds):
 
     stdout: <mark>R              ready
     stdout: <mark>A              acknowledged the go line; the program starts now
-    stderr: <mark>E<cpu><mem><L> the program has ended: nothing of its stderr follows (its CPU time in µs and peak
-                                 memory in bytes, 12 digits each; L is 1 when the container ends with it: always
-                                 for a program, and for a session's cell that ended the session)
-    stdout: <mark>E<nnn>         the program has ended with exit status nnn (000-255): nothing of its stdout follows
+    stderr: <end>E<cpu><mem><L>  the program has ended: nothing of its stderr follows (its CPU time in µs and peak
+                                 memory in bytes, 12 digits each; L is 1 when the container ends with it: after
+                                 its last program, and after a session's cell that ended the session)
+    stdout: <end>E<nnn>          the program has ended with exit status nnn (000-255): nothing of its stdout follows
 
 Everything between the acknowledgement and the end marks is the program's own output. With scratch on, the files
 the program left in /app/out follow stdout's end mark up to a final Z (returned.py reads them).
@@ -39,12 +40,14 @@ class Output(NamedTuple):
 
 
 class _Stream:
-    """One output stream: splits the program's bytes from the supervisor's messages in it, holding back any bytes
-    that may be the start of one. On stdout these are display frames (`frames`) and the end mark; on stderr the end
-    mark alone. A mark followed by anything else is the program's own bytes."""
+    """One output stream: splits the program's bytes from the messages in it, holding back any bytes that may be the
+    start of one. The end mark (`end`, the program's own token, which the program never had) ends the stream; on
+    stdout, display frames come marked with the container's `mark`, which the program knows: they are its own. A mark
+    followed by anything else is the program's own bytes."""
 
-    def __init__(self, mark, status_size, frames=False):
-        self.mark, self.status_size, self.frames = mark, status_size, frames
+    def __init__(self, mark, end, status_size, frames=False):
+        self.marks = (end, mark) if frames else (end,)
+        self.status_size = status_size
         self.held = b""  # bytes that may be the start of a message
         self.status = None  # what followed the end mark, once found
         self.after = b""  # what followed the status in the same chunk: the start of the returned files
@@ -57,25 +60,28 @@ class _Stream:
         data, items = self.held + chunk, []
         self.held = b""
         while data:
-            at = data.find(self.mark)
+            found = [(at, mark) for mark in self.marks for at in (data.find(mark),) if at >= 0]
+            at, mark = min(found) if found else (-1, b"")
             if at < 0:
                 keep = 0
-                if b"\0" in data[-(len(self.mark) - 1) :]:  # the mark starts with NUL: most chunks end with none
-                    keep = next((k for k in range(min(len(self.mark) - 1, len(data)), 0, -1)
-                                 if data.endswith(self.mark[:k])), 0)
+                if b"\0" in data[-(len(self.marks[0]) - 1) :]:  # a mark starts with NUL: most chunks end with none
+                    keep = max(self._partial(data, mark) for mark in self.marks)
                 items.append(data[: len(data) - keep])
                 self.held = data[len(data) - keep :]
                 break
             items.append(data[:at])
-            message = data[at + len(self.mark) :]
+            message = data[at + len(mark) :]
             kind = message[:1]
-            if kind == END:
+            if not kind:
+                self.held = data[at:]
+                break
+            if kind == END and mark is self.marks[0]:
                 if len(message) < 1 + self.status_size:
                     self.held = data[at:]
                     break
                 self.status, self.after = message[1 : 1 + self.status_size], message[1 + self.status_size :]
                 break
-            if kind == DISPLAY and self.frames:
+            if kind == DISPLAY and mark is not self.marks[0]:
                 frame = read_frame(message)
                 if frame is None:
                     self.held = data[at:]
@@ -84,12 +90,14 @@ class _Stream:
                     items.append(frame[0])
                     data = message[frame[1] :]
                     continue
-            if not kind:
-                self.held = data[at:]
-                break
-            items.append(self.mark)  # not a message of ours: the program's bytes
+            items.append(mark)  # not a message of ours: the program's bytes
             data = message
         return [item for item in items if item]
+
+    @staticmethod
+    def _partial(data, mark):
+        """How many bytes at the end of `data` may be the start of `mark`."""
+        return next((k for k in range(min(len(mark) - 1, len(data)), 0, -1) if data.endswith(mark[:k])), 0)
 
     def flush(self):
         """At the end of the stream: what was held back was the program's after all."""
@@ -113,10 +121,11 @@ class Reader:
     with a note, and the run goes on. Every piece passed on is also kept, so `text(stream)` is the pieces joined.
     """
 
-    def __init__(self, mark: bytes, max_output: int, files_room: int = 0):
-        """`files_room` is the scratch size in bytes: files follow stdout's end mark when it is not 0."""
-        self._streams = {"stdout": _Stream(mark, STATUS_DIGITS, frames=True),
-                         "stderr": _Stream(mark, 2 * USAGE_DIGITS + 1)}
+    def __init__(self, mark: bytes, end: bytes, max_output: int, files_room: int = 0):
+        """`mark` frames displays, `end` the end marks; `files_room` is the scratch size in bytes: files follow
+        stdout's end mark when it is not 0."""
+        self._streams = {"stdout": _Stream(mark, end, STATUS_DIGITS, frames=True),
+                         "stderr": _Stream(mark, end, 2 * USAGE_DIGITS + 1)}
         self.room = max_output
         self.truncated = False
         self._displays = Displays()

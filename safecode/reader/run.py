@@ -26,7 +26,7 @@ OOM_EXIT = 137  # SIGKILL: we did not send it, so it was the kernel's OOM killer
 def events(container, deadline, *, stdin, max_output, started, cancel=None):
     """Yield the program's Output pieces and Displays as they come, then its Result; `deadline` comes from
     Container.hand_over."""
-    reader = Reader(container.mark, max_output, container.out_bytes)
+    reader = Reader(container.mark, container.end_mark, max_output, container.out_bytes)
     try:
         stopped = yield from pump(container, reader, stdin, deadline, cancel)
         if stopped == "timeout" and reader.ended:  # the program ended in time; its files did not all come
@@ -39,7 +39,7 @@ def events(container, deadline, *, stdin, max_output, started, cancel=None):
             exit_code = None
         elif reader.ended:
             yield from reader.finish()
-            container.retire()  # the program has ended; the container's teardown is not the caller's wait
+            container.retire(not reader.leaving)  # its teardown, or its turn's end, is not the caller's wait
             exit_code = reader.exit_code
         else:
             yield from reader.finish()
@@ -97,25 +97,24 @@ def pump(container, reader, stdin, deadline, cancel):
 
 
 class _Input:
-    """The program's stdin: bytes written as the pipe takes them, or a caller's file forwarded as it is read.
+    """The program's stdin, as frames on the container's stdin (d<size>\\n<bytes>, then e\\n at its end): bytes
+    written as the pipe takes them, or a caller's file forwarded as it is read.
 
     A forwarded file is read only when what came before has been written, so a program that does not read its
-    stdin never makes us hold more than one chunk. End of the source, or a program that stopped reading, closes it.
-    Only one of the two ends is watched at a time: `watched`.
+    stdin never makes us hold more than one chunk. Only one of the two ends is watched at a time: `watched`. The
+    container's stdin stays open: the supervisor speaks on it after the program (`keep`: a session's kernel does,
+    and its cells' input comes with them).
     """
 
     def __init__(self, pipe, source, keep=False):
         self.pipe = pipe
         self.source = source if isinstance(source, int) else None
-        self.pending = memoryview(source if self.source is None else b"")
+        self.pending = memoryview(b"" if self.source is not None else frames(source) + b"e\n")
         self.watched = None
-        self.keep = keep  # the pipe is not ours to write to or close
+        self.keep = keep
 
     def start(self, selector):
         if self.keep:
-            return
-        if self.source is None and not self.pending:
-            self.pipe.close()  # nothing to send: the program sees end of file at once
             return
         os.set_blocking(self.pipe.fileno(), False)
         self._watch(selector, self.pipe if self.pending else self.source)
@@ -124,26 +123,25 @@ class _Input:
         if ready is not self.pipe:  # the source said it is readable: this read does not block
             data = os.read(self.source, CHUNK)
             if not data:
-                return self.stop(selector)
-            self.pending = memoryview(data)
+                self.source = None
+            self.pending = memoryview(frames(data) if data else b"e\n")
             return self._watch(selector, self.pipe)
         try:
             self.pending = self.pending[os.write(self.pipe.fileno(), self.pending[:CHUNK]) :]
         except BlockingIOError:
             return None
-        except BrokenPipeError:  # the program stopped reading: fine
+        except BrokenPipeError:  # the container has ended: its end is read from stdout
             return self.stop(selector)
         if not self.pending:
             return self._watch(selector, self.source) if self.source is not None else self.stop(selector)
         return None
 
     def stop(self, selector):
-        """Send nothing more: the program sees end of file."""
+        """Send nothing more."""
         if self.keep:
             return
         self._watch(selector, None)
         self.source = None
-        self.pipe.close()
 
     def _watch(self, selector, end):
         if self.watched is not None:
@@ -151,6 +149,11 @@ class _Input:
         self.watched = end
         if end is not None:
             selector.register(end, selectors.EVENT_WRITE if end is self.pipe else selectors.EVENT_READ, self)
+
+
+def frames(data):
+    """`data` as stdin frames for the supervisor."""
+    return b"".join(b"d%d\n" % len(data[at : at + CHUNK]) + data[at : at + CHUNK] for at in range(0, len(data), CHUNK))
 
 
 def program_source(code, limits):
