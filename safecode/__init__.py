@@ -1,7 +1,7 @@
 """safecode: run untrusted Python in a throw-away, hardened Docker container.
 
 Inside the package, three kinds of code in three places, each layer importing only those before it:
-the values every part shares (errors, limits, result, files, cancel); inside/, what runs in the container (shipped
+the values every part shares (errors, limits, result, files, cancel, verdicts); inside/, what runs in the container (shipped
 as text, never imported here); engine/, what talks to the container engine; reader/, the one reader that turns a
 container's bytes into events; faces/, what people use (Sandbox, stream, sessions, asyncio, the command line).
 
@@ -20,16 +20,19 @@ from .errors import (
     SessionEnded,
 )
 from .faces.aio import AsyncSandbox, aexecute
-from .faces.sandbox import Sandbox, execute, session, stream
+from .faces.sandbox import Sandbox, check, execute, session, stream
 from .faces.session import Session
 from .faces.stream import Stream
 from .limits import Limits
 from .reader.protocol import Output
 from .result import Display, Result
+from .verdicts import Case, CaseResult, Report, Verdict
 
 __all__ = [
     "AsyncSandbox",
     "Cancelled",
+    "Case",
+    "CaseResult",
     "CodeTooLarge",
     "DEFAULT_IMAGE",
     "Display",
@@ -40,16 +43,19 @@ __all__ = [
     "Limits",
     "Output",
     "PreloadFailed",
+    "Report",
     "Result",
     "SafecodeError",
     "Sandbox",
     "Session",
     "SessionEnded",
     "Stream",
+    "Verdict",
     "__version__",
     "aexecute",
     "build_args",
     "build_image",
+    "check",
     "default_image",
     "ensure_image",
     "execute",

@@ -145,9 +145,20 @@ def test_cold_when_asked():
     try:
         assert server.run({"code": "print('cold')"})[2]["output"] == "cold\n"
         report = json.loads(server.request("GET", "/health")[2])
-        assert report["warm"] == 0 and report["runs"] == {"warm": 0, "cold": 1, "ready": 0, "unfit": 0}
+        assert report["warm"] == 0 and report["runs"] == {"warm": 0, "cold": 1, "reused": 0, "ready": 0, "unfit": 0,
+                                                          "unfit_reasons": []}
     finally:
         server.stop()
+
+
+def test_reuse_serves_programs_from_the_same_containers():
+    server = Server("--warm", "1", "--reuse", "50")
+    try:
+        hosts = {server.run({"code": "import socket; print(socket.gethostname())"})[2]["output"] for _ in range(5)}
+        report = json.loads(server.request("GET", "/health")[2])
+        assert len(hosts) == 1 and report["runs"]["reused"] == 4 and report["runs"]["cold"] == 0, report
+    finally:
+        assert "Traceback" not in server.stop()
 
 
 def test_sigterm_stops_gracefully_and_removes_the_pool():
@@ -253,6 +264,8 @@ def test_ipv6_loopback():
         (["--host", "no.such.host.invalid", "--token", "t"], "cannot listen on no.such.host.invalid"),
         (["--max-runs", "0"], "--max-runs"),
         (["--warm", "-1"], "warm"),
+        (["--reuse", "0"], "reuse must be"),
+        (["--warm", "0", "--reuse", "5"], "reuse is for warm containers"),
         (["--timeout", "nan"], "timeout"),
     ],
 )

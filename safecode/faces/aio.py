@@ -6,10 +6,11 @@ switch, which wakes that thread at once; it removes the container, and the task 
 """
 
 import asyncio
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from ..limits import Limits
 from ..result import Result
+from ..verdicts import Report
 from .sandbox import Files, Input, Sandbox
 from .session import IDLE, LIFETIME, Session
 from .stream import Event, Stream
@@ -51,6 +52,16 @@ class AsyncSandbox:
     async def close(self) -> None:
         """Remove every pooled container (waited for on a thread, not on the loop)."""
         await asyncio.get_running_loop().run_in_executor(None, self.sandbox.close)
+
+    async def check(self, code: str, cases, **options) -> Report:
+        """Sandbox.check, awaited (on a thread: the loop never waits on Docker)."""
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: self.sandbox.check(code, cases,
+                                                                                                 **options))
+
+    async def check_many(self, submissions, **options) -> List[Report]:
+        """Sandbox.check_many, awaited: the Reports in the order given."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: list(self.sandbox.check_many(submissions, **options)))
 
     async def execute(self, code: str, *, stdin: Input = "", timeout: Optional[float] = None, files: Files = None,
                       scratch: Optional[str] = None) -> Result:

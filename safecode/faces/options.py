@@ -28,6 +28,10 @@ def add_server_options(parser, *, port):
                         help="the longest a program may run, in seconds (default %(default)s)")
     parser.add_argument("--warm", type=int, default=None,
                         help="containers kept started, ready for a program (default: --max-runs; 0: cold runs)")
+    parser.add_argument("--reuse", type=int, default=1, metavar="K",
+                        help="programs each warm container runs, one after another, each in a fresh process "
+                             "(default 1; raise it only when every client is one trust domain: your own batch or "
+                             "model, never strangers sharing the server)")
     parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
                         help="sessions kept at once, each with its own container (default %(default)s)")
     parser.add_argument("--image", default=None, help=f"the sandbox image (default {default_image()})")
@@ -65,7 +69,7 @@ def server_sandbox(parser, args, **fixed):
         return Sandbox(timeout=args.timeout, image=image, memory=args.memory or default_memory(image),
                        scratch=args.scratch, runtime=args.runtime, engine=args.engine, host=args.engine_host,
                        context=args.context, seccomp=args.seccomp, preload=args.preload,
-                       warm=args.max_runs if args.warm is None else args.warm, **fixed)
+                       warm=args.max_runs if args.warm is None else args.warm, reuse=args.reuse, **fixed)
     except (ValueError, SafecodeError) as error:
         parser.error(str(error))
 

@@ -20,7 +20,9 @@ from ..limits import Limits
 from ..engine.pool import Pool
 from ..engine.seccomp import load as load_profile
 from ..result import Result
+from ..verdicts import Case, Compare, Report
 from ..reader.run import events, input_source, program_source
+from .grading import Grading
 from .session import IDLE, LIFETIME, Session
 from .stream import Stream
 
@@ -29,7 +31,7 @@ Files = Optional[Mapping[str, Union[bytes, str]]]
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class Sandbox:
+class Sandbox(Grading):
     """Runs programs in fresh hardened containers, each with the same limits and image.
 
     With `warm=N` it keeps up to N containers started ahead of time, so a program starts in milliseconds rather
@@ -218,6 +220,16 @@ def execute(code: str, *, stdin: Input = "", files: Files = None, **sandbox) -> 
     """
     with stream(code, stdin=stdin, files=files, **sandbox) as run:
         return run.result()
+
+
+def check(code: str, cases: Sequence[Case], *, compare: Compare = "lines", stop_on_failure: bool = False,
+          files: Files = None, **sandbox) -> Report:
+    """Run `code` against `cases` in a sandbox of its own (one container, each case in a fresh process); a Report.
+
+    Takes the keywords of Sandbox.check and the limits and placement of execute()."""
+    _one_run(sandbox, "one program's cases")
+    with Sandbox(**sandbox) as made:
+        return made.check(code, cases, compare=compare, stop_on_failure=stop_on_failure, files=files)
 
 
 def session(*, idle: float = IDLE, lifetime: float = LIFETIME, **sandbox) -> Session:
