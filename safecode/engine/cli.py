@@ -111,6 +111,10 @@ def runtimes(endpoint=LOCAL):
         return []
 
 
+# podman's `rm --force` sends SIGTERM and waits 10 s before SIGKILL; the supervisor, PID 1, ignores SIGTERM.
+NOW = {"podman": ("--time", "0")}
+
+
 def remove(*names, attempts=5, endpoint=LOCAL):
     """Kill and remove containers by name, waiting a little for one whose creation may still be in flight.
 
@@ -123,7 +127,8 @@ def remove(*names, attempts=5, endpoint=LOCAL):
     for attempt in range(attempts):
         if not pending:
             return
-        proc = docker("rm", "--force", *pending, endpoint=endpoint, timeout=REMOVE_TIMEOUT)
+        proc = docker("rm", "--force", *NOW.get(endpoint.engine, ()), *pending, endpoint=endpoint,
+                      timeout=REMOVE_TIMEOUT)
         pending = [name for name in pending if f"No such container: {name}" in proc.stderr
                    or "no such container" in proc.stderr.lower() and name in proc.stderr]
         if pending and attempt + 1 < attempts:

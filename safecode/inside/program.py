@@ -49,6 +49,11 @@ class Program:
             os._exit(1)  # the relay died: the container cannot go on
         os.write(1, MARK + b"A")
         os.write(self.release, b"g")
+        self.close()
+
+    def close(self):
+        """Close our ends of its pipes, once: after start(), or when a session comes instead (its cells must not
+        inherit them)."""
         for fd in (self.control, self.received, self.release):
             os.close(fd)
 

@@ -199,7 +199,10 @@ def main():
         prepare_app(OUT_BYTES)
     if PRELOAD:
         preload(PRELOAD)
-    was = traits()
+    try:
+        was = traits()
+    except OSError:  # a seccomp profile of the caller's may refuse what reuse needs to check: then no reuse
+        was, sealed = None, False
     os.write(1, MARK + b"R")
     while True:
         serve(Program(prctl), sealed, was)
@@ -212,6 +215,7 @@ def serve(program, sealed, was):
 
     line = read_line()
     if line.startswith(b"s"):  # a session: its kernel comes next, and then cells
+        program.close()
         clear_processes()
         namespace = {}
         exec(read_exactly(int(line[1:])), namespace)
