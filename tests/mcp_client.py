@@ -130,6 +130,29 @@ class HttpServer:
         finally:
             connection.close()
 
+    def call(self, session, message, headers=None):
+        """A request as the official SDK (mcp.client.streamable_http) makes and reads it: events parsed as they
+        arrive, comments skipped, done at the response or error for its id; a stream that ends first is the SDK's
+        "SSE stream ended without a response". Returns the notifications before the answer, and the answer."""
+        connection = self.connect()
+        try:
+            connection.request("POST", "/mcp", json.dumps(message), {
+                "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                "Mcp-Session-Id": session, **(headers or {})})
+            response = connection.getresponse()
+            assert response.status == 200, (response.status, response.read())
+            if response.getheader("Content-Type", "").startswith("application/json"):
+                return [], json.loads(response.read())
+            notes = []
+            for data in sse_data(response):
+                reply = json.loads(data)
+                if reply.get("id") == message["id"] and ("result" in reply or "error" in reply):
+                    return notes, reply
+                notes.append(reply)
+            raise AssertionError("SSE stream ended without a response")
+        finally:
+            connection.close()
+
     def initialize(self, headers=None):
         status, headers, body = self.post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
@@ -144,6 +167,28 @@ class HttpServer:
         finally:
             self.proc.kill()
             self.proc.wait()
+
+
+def sse_data(response):
+    """The data of each "message" event of a text/event-stream, as it arrives (the SSE rules: fields up to a blank
+    line, data lines joined, comments skipped)."""
+    kind, data = "message", []
+    while True:
+        line = response.readline()
+        if not line:
+            return
+        line = line.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data and kind == "message":
+                yield "\n".join(data)
+            kind, data = "message", []
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)
 
 
 def events(body):

@@ -289,13 +289,51 @@ def test_http_sessions_json_and_event_streams(http_server):
     streamed = {**CALL, "params": {**CALL["params"], "_meta": {"progressToken": "t"}}}
     status, headers, body = http_server.post(streamed, session)
     assert status == 200 and headers["Content-Type"] == "text/event-stream"
-    *progress, answer = events(body)  # the output may come in more than one piece
+    progress, answer = http_server.call(session, streamed)  # the output may come in more than one piece
     assert "".join(note["params"]["message"] for note in progress) == "42\n"
     assert answer["result"]["structuredContent"]["stdout"] == "42\n"
     connection = http_server.connect()
     connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
     assert connection.getresponse().status == 204
     assert http_server.post(CALL, session)[0] == 404
+
+
+SLOW = "import time\nfor n in range(4):\n    print(n, flush=True)\n    time.sleep(0.5)\ntime.sleep(1.2)\nprint('end')"
+
+
+def test_http_every_answer_reaches_the_client_however_long_the_call(http_server):
+    # Long enough for keep-alive comments between the events: the stream must still end with the answer.
+    session = http_server.initialize()
+    try:
+        for number, meta in enumerate(({"progressToken": "p"}, {}, {"progressToken": 7}), 10):
+            message = {"jsonrpc": "2.0", "id": number, "method": "tools/call",
+                       "params": {"name": "run_python", "arguments": {"code": SLOW}, "_meta": meta}}
+            notes, answer = http_server.call(session, message)
+            assert answer["result"]["structuredContent"]["stdout"] == "0\n1\n2\n3\nend\n", answer
+            assert "".join(note["params"]["message"] for note in notes) == ("0\n1\n2\n3\nend\n" if meta else "")
+    finally:
+        connection = http_server.connect()
+        connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
+        connection.getresponse().read()
+
+
+def test_http_a_dropped_plain_json_call_ends_its_run_within_a_second(http_server):
+    session = http_server.initialize()
+    call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "run_python", "arguments": {"code": "while True: pass", "timeout": 30}}}
+    connection = http_server.connect()
+    connection.request("POST", "/mcp", json.dumps(call), {"Content-Type": "application/json", "Mcp-Session-Id": session,
+                                                          "Accept": "application/json"})
+    deadline = time.monotonic() + 30
+    while not engine.ours():
+        assert time.monotonic() < deadline, "the call's container never started"
+        time.sleep(0.05)
+    connection.sock.shutdown(socket.SHUT_RDWR)  # the client is gone mid-call, with nothing written to it yet
+    connection.close()
+    assert wait_for_no_containers(seconds=2) == []
+    connection = http_server.connect()
+    connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
+    assert connection.getresponse().status == 204
 
 
 @pytest.mark.parametrize("change, status", [

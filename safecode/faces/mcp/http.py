@@ -182,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 reply = replies.get(timeout=KEEPALIVE)
             except queue.Empty:
-                if not gone and (self.sent(b": keepalive\n\n") if streamed else self.client_gone()):
+                if not gone and (not self.sent(b": keepalive\n\n") if streamed else self.client_gone()):
                     gone = True
                     connection.cancel(message["id"])
                 continue
