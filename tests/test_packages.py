@@ -227,14 +227,83 @@ def registry_answers():
     return proc.returncode == 0
 
 
-def test_a_real_package_with_a_cpp_extension(tmp_path):
+def need_registry():
     if not registry_answers():
         if os.environ.get("CI") == "true":
             pytest.fail("no package index answers, and under CI=true this test must run")
         pytest.skip("no package index answers here")
+
+
+def test_a_real_package_with_a_cpp_extension(tmp_path):
+    need_registry()
     name = build_image(["ujson"])
     try:
         result = execute("import ujson\nprint(ujson.dumps({'a': [1, 2.5]}))", image=name)
         assert result.stdout == '{"a":[1,2.5]}\n', result.stderr  # its C++ runtime, libstdc++, is in the image
     finally:
         remove(name)
+
+
+def raw_wheel(folder, name, files, tag="py3-none-any"):
+    """A wheel written by hand: `files` (path -> bytes) at the top of site-packages, with its metadata and RECORD."""
+    path = pathlib.Path(folder) / f"{name}-1.0-{tag}.whl"
+    info = f"{name}-1.0.dist-info"
+    files = {**files, f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+             f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: false\nTag: {tag}\n".encode()}
+    with zipfile.ZipFile(path, "w") as wheel:
+        for member, data in files.items():
+            wheel.writestr(member, data)
+        wheel.writestr(f"{info}/RECORD", "".join(f"{member},,\n" for member in [*files, f"{info}/RECORD"]))
+    return path
+
+
+def test_every_module_an_image_adds_is_imported_before_it_is_returned(tmp_path):
+    # A C extension that is a top-level module, compiled here for the image's Python; a .pth file run at start-up.
+    source = tmp_path / "tinyext.c"
+    source.write_text('#include <Python.h>\nstatic struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "tinyext"};\n'
+                      'PyMODINIT_FUNC PyInit_tinyext(void) { PyObject *o = PyModule_Create(&m);\n'
+                      '  PyModule_AddIntConstant(o, "ANSWER", 42); return o; }\n')
+    tag = "cp311-cp311-manylinux_2_17_x86_64"
+    built = tmp_path / "tinyext.so"
+    include = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["gcc", "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(built)], check=True)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    raw_wheel(wheels, "tinyext", {"tinyext.cpython-311-x86_64-linux-gnu.so": built.read_bytes()}, tag)
+    raw_wheel(wheels, "tinypth", {"tinypth.pth": b"import tinypth_boot\n",
+                                  "tinypth_boot.py": b"import builtins\nbuiltins.TINYPTH = 'ran'\n"})
+    raw_wheel(wheels, "tinybad", {"tinybad.cpython-311-x86_64-linux-gnu.so": b"not an ELF file"}, tag)
+    name = build_image(["tinyext", "tinypth"], find_links=str(wheels), index=False)
+    try:
+        result = execute("import tinyext; print(tinyext.ANSWER, TINYPTH)", image=name)
+        assert result.stdout == "42 ran\n", result
+    finally:
+        engine.docker("rmi", name)
+    with pytest.raises(SafecodeError, match=r"was not kept: its packages do not import: tinybad \(tinybad\): "
+                                            r"ImportError: .*invalid ELF header"):
+        build_image(["tinybad"], find_links=str(wheels), index=False)
+    assert not [line for line in engine.docker("images", "--format", "{{.Repository}}").stdout.split()
+                if line == packages.REPOSITORY]
+    nothing_half_built()
+
+
+def test_seaborn_on_the_scientific_image_imports_or_is_refused_saying_why():
+    # Seaborn wants a newer numpy than the scientific image's scipy was built against: pip's second try replaces
+    # numpy, and the image is refused (naming scipy, numpy and what to do) rather than returned broken.
+    need_registry()
+    scientific = f"{image.REPOSITORY}:3.13-scientific"
+    image.ensure_image(scientific)
+    try:
+        name = build_image(["seaborn"], base=scientific)
+    except SafecodeError as error:
+        assert "was not kept: its packages do not import" in str(error) and "numpy" in str(error), error
+        assert "--from" in str(error)
+    else:
+        try:
+            result = execute("import seaborn, scipy; print('ok')", image=name, memory=image.SCIENTIFIC_MEMORY,
+                             timeout=60)
+            assert result.stdout == "ok\n", result
+        finally:
+            engine.docker("rmi", name)
+    nothing_half_built()

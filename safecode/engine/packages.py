@@ -7,6 +7,10 @@ the base, in the base's first site-packages folder, so that it comes before the 
 `docker build --network none` with a single COPY step, so a failed build leaves no image behind. Packages the base
 already has are kept (pinned to its versions while pip resolves), unless the request names another version.
 
+Before it is returned, the image is checked: every module it adds, and the base's preload list, must import in a
+sandbox of it (verify.py); if pip had to replace a package of the base to satisfy the request, an image whose base
+packages no longer import is refused, saying so.
+
 An image is named after the base image's id and the request, so the same request on the same base is found again
 without pip touching the network; its labels keep the resolved versions, which `image --list` and doctor show.
 """
@@ -27,7 +31,8 @@ from . import cli
 from .args import build_args
 from .container import UID_BASE
 from .endpoint import Endpoint
-from .image import IMAGES, SCIENTIFIC_PIP, default_image, replacing, variant
+from .image import IMAGES, SCIENTIFIC_PIP, default_image, replacing, scientific_preload, variant
+from .verify import check_imports, top_level_modules
 from ..errors import DockerError, SafecodeError
 from ..limits import Limits
 
@@ -92,6 +97,14 @@ def build_image(packages: Iterable[str] = (), *, requirements: Optional[str] = N
             )
         if built.returncode:
             raise DockerError(built.returncode, built.stderr, ["docker", "build"])
+        try:
+            base_versions = {_normal(dist): version for dist, version in info["installed"].items()}
+            replaced = [package for package in installed if _normal(package.split("==")[0]) in base_versions]
+            check_imports(name, top_level_modules(os.path.join(work, "context", "site")), scientific_preload(base),
+                          endpoint, replaced)
+        except BaseException:
+            cli.docker("rmi", "--force", endpoint.image_ref(name), endpoint=endpoint)
+            raise
     return name
 
 
