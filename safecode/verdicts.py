@@ -114,10 +114,10 @@ def program_for(code: str, case: Case) -> Tuple[str, str]:
 
 def judge(case: Case, result: Result, mark: str, compare: Compare = "lines") -> Tuple[Verdict, str, Result]:
     """The verdict on one run, a line saying why, and the Result as the caller sees it (a test's mark removed)."""
-    limit = _limit(result)
-    if limit:
-        return limit + (result,)
     if case.test is not None:
+        limit = _limit(result)
+        if limit:
+            return limit + (result,)
         ended = result.stdout.endswith(f"\n{mark}\n")
         if ended:
             result = dataclasses.replace(result, stdout=result.stdout[: -len(mark) - 2])
@@ -127,10 +127,21 @@ def judge(case: Case, result: Result, mark: str, compare: Compare = "lines") -> 
         if error:
             return error + (result,)
         return Verdict.runtime_error, f"the test did not run to its end (exit status {result.exit_code})", result
-    if result.exit_code != 0:
-        return (_error(result) or (Verdict.runtime_error, f"exit status {result.exit_code}")) + (result,)
+    verdict, why = run_verdict(result)
+    if verdict is not Verdict.accepted:
+        return verdict, why, result
     same, why = _compare(compare, case.expected, result.stdout)
     return (Verdict.accepted, "", result) if same else (Verdict.wrong_answer, why, result)
+
+
+def run_verdict(result: Result) -> Tuple[Verdict, str]:
+    """The verdict on a run with nothing to compare: the limit it hit, the error it ended with, else accepted."""
+    limit = _limit(result)
+    if limit:
+        return limit
+    if result.exit_code != 0:
+        return _error(result) or (Verdict.runtime_error, f"exit status {result.exit_code}")
+    return Verdict.accepted, ""
 
 
 def _limit(result):

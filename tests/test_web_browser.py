@@ -295,3 +295,20 @@ def test_keep_state_between_runs(site, browser):
         assert "NameError" in text(browser, "stderr")  # a fresh run knows nothing of the session
     finally:
         counting.app.sessions.close_all()
+
+
+def test_tests_panel_adds_cases_runs_them_and_shows_each_verdict(site, browser, tmp_path):
+    browser.open(site[1])
+    replace_code(browser, "a, b = map(int, input().split())\nprint(a + b)")
+    browser.click("#tests-box summary")
+    browser.click("#add-case")
+    for number, (given, expected) in enumerate([("1 2", "3"), ("2 2", "5")]):
+        for field, value in (("case-stdin", given), ("case-expected", expected)):
+            browser.evaluate(f"document.querySelectorAll('#cases .{field}')[{number}].focus()")
+            browser.type(value)
+    browser.click("#run-tests")
+    browser.wait_for("document.querySelectorAll('#verdicts li').length === 3")
+    lines = browser.evaluate("[...document.querySelectorAll('#verdicts li')].map(item => item.textContent)")
+    assert lines == ["case 1: accepted", "case 2: wrong answer — line 1: expected '5', got '4'", "1 of 2 passed"]
+    if SCREENSHOTS:
+        browser.screenshot(os.path.join(SCREENSHOTS, "tests-panel.png"))

@@ -1,4 +1,4 @@
-"""The command line: python -m safecode run|doctor|image|cleanup (run through safecode/__main__.py)."""
+"""The command line: python -m safecode run|doctor|image|check|evaluate|mcp|cleanup (through safecode/__main__.py)."""
 
 import argparse
 import base64
@@ -8,6 +8,7 @@ import os
 import sys
 
 from .. import __version__, engine
+from . import check_command, evaluate
 from .doctor import doctor
 from ..errors import SafecodeError
 from ..files import write_tree
@@ -91,6 +92,9 @@ def _parser():
     image.add_argument("--rebuild", action="store_true", help="build it even if it exists")
     _where(image, runtime=False)
     image.set_defaults(command=_image)
+
+    check_command.add_command(commands)
+    evaluate.add_command(commands)
 
     mcp = commands.add_parser("mcp", help="serve MCP, so that AI assistants can run Python here (stdio; --http)")
     mcp.add_argument("--http", action="store_true", help="Streamable HTTP at /mcp instead of stdio")

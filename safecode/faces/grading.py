@@ -10,15 +10,25 @@ import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
+from ..engine.endpoint import Endpoint
 from ..engine.pool import Pool
 from ..files import files_in
+from ..limits import Limits
 from ..verdicts import Case, CaseResult, Compare, Report, Verdict, check_cases, check_compare, judge, program_for
 
 Submission = Tuple[str, Sequence[Case]]
 
 
 class Grading:
-    """The grading part of a Sandbox (sandbox.py)."""
+    """The grading part of a Sandbox (sandbox.py), whose attributes it uses."""
+
+    limits: Limits
+    warm: int
+    reuse: int
+    image: str
+    endpoint: Endpoint
+    preload: Tuple[str, ...]
+    _pool: Optional[Pool]
 
     def check(self, code: str, cases: Sequence[Case], *, compare: Compare = "lines", stop_on_failure: bool = False,
               files=None, timeout: Optional[float] = None) -> Report:
