@@ -4,14 +4,18 @@ import hmac
 import os
 import sys
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
 from messages import (
-    HEADERS, HTTPError, event_line, json_body, no_session, read_json, result_answer, run_fields, sandbox_error,
+    HEADERS, MAX_BODY, HTTPError, event_line, json_body, no_session, read_json, result_answer, run_fields, sandbox_error,
     with_defaults,
 )
+from checks import check_fields, report_answer
 from runs import LiveRuns, StreamBody
 from safecode import SafecodeError
 from safecode import engine
+from safecode.faces.apis import fusion, jobe, judge0, piston
+from safecode.faces.apis.web import Request, Service, match
 from safecode.faces.gate import Busy, RunGate
 from safecode.faces.options import MAX_SESSIONS
 from sessions import Full, Sessions
@@ -29,7 +33,7 @@ PAGE_POLICY = (
 
 
 class App:
-    """The WSGI application: GET / (the page), GET /health, POST /run and /run/stream, and sessions:
+    """The WSGI application: GET / (the page), GET /health, POST /run and /run/stream, POST /check, and sessions:
     POST /sessions, POST /sessions/<id>/run and /sessions/<id>/run/stream, DELETE /sessions/<id>."""
 
     def __init__(self, sandbox, *, max_runs, max_waiting=None, token=None, allowed_hosts=None,
@@ -45,10 +49,14 @@ class App:
             self.page = file.read()
         self.routes = {
             "/": {"GET": self.index}, "/health": {"GET": self.health}, "/run": {"POST": self.run},
-            "/run/stream": {"POST": self.run_stream}, "/sessions": {"POST": self.create_session},
+            "/run/stream": {"POST": self.run_stream}, "/check": {"POST": self.check},
+            "/sessions": {"POST": self.create_session},
             "/sessions/<id>": {"DELETE": self.delete_session}, "/sessions/<id>/run": {"POST": self.run},
             "/sessions/<id>/run/stream": {"POST": self.run_stream},
         }
+        service = Service(sandbox, lambda run: self.gate(run, self.queue_wait), token)
+        self.apis = {**piston.routes(service), **fusion.routes(service), **judge0.routes(service),
+                     **jobe.routes(service)}  # each answers in its own API's shape
 
     def __call__(self, environ, start_response):
         try:
@@ -76,6 +84,9 @@ class App:
     def dispatch(self, environ):
         self.check_host(environ)
         path = environ.get("PATH_INFO") or "/"
+        methods, params = match(self.apis, path)
+        if methods is not None:
+            return self.api(environ, methods, params)
         parts = path.split("/")
         if len(parts) > 2 and parts[1] == "sessions":  # /sessions/<id>...
             environ["safecode.session"] = parts[2]
@@ -89,6 +100,29 @@ class App:
             allowed = ", ".join(sorted(set(methods) | ({"HEAD"} if "GET" in methods else set())))
             raise HTTPError(405, f"Method {method} is not allowed here.", [("Allow", allowed)])
         return handler(environ)
+
+    def api(self, environ, methods, params):
+        """A request to one of the compatible APIs: its own handler answers, errors in its own shape."""
+        method = environ["REQUEST_METHOD"]
+        handler = methods.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            raise HTTPError(405, f"Method {method} is not allowed here.", [("Allow", ", ".join(sorted(methods)))])
+        if self.token is not None and not any(
+                hmac.compare_digest(environ.get(name, "").encode(), value.encode())
+                for name, value in (("HTTP_AUTHORIZATION", f"Bearer {self.token}"), ("HTTP_AUTHORIZATION", self.token),
+                                    ("HTTP_X_AUTH_TOKEN", self.token))):
+            raise HTTPError(401, "A valid token is required (Authorization: Bearer <token>, or X-Auth-Token).")
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > MAX_BODY:
+            raise HTTPError(413, f"The request body is over {MAX_BODY} bytes.")
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        request = Request(method, environ.get("PATH_INFO", ""), parse_qs(environ.get("QUERY_STRING", "")), headers,
+                          environ["wsgi.input"].read(int(length)) if int(length) else b"", params)
+        try:
+            return handler(request)
+        except SafecodeError as error:
+            raise sandbox_error(error) from None
 
     def check_host(self, environ):
         """Refuse a Host header we do not serve: a page elsewhere cannot rebind its name to our loopback."""
@@ -144,6 +178,17 @@ class App:
         except SafecodeError as error:
             raise sandbox_error(error) from None
         return 200, json_body(result_answer(result, limits)), [("Content-Type", "application/json")]
+
+    def check(self, environ):
+        """POST /check: {"code", "cases": [{"stdin", "expected"} or {"test"}, ...], "compare", "timeout",
+        "stop_on_failure"}, answered with the Report; the cases run one after another in one run slot."""
+        self.check_token(environ)
+        code, cases, options = check_fields(read_json(environ), self.sandbox.limits)
+        try:
+            report = self.gate(lambda: self.sandbox.check(code, cases, **options), self.queue_wait)
+        except SafecodeError as error:
+            raise sandbox_error(error) from None
+        return 200, json_body(report_answer(report)), [("Content-Type", "application/json")]
 
     def run_stream(self, environ):
         """POST /run/stream: the same request as POST /run; the answer comes as it is made (see StreamBody)."""

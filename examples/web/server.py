@@ -1,4 +1,5 @@
-"""The safecode web example: one page and a JSON API (POST /run, POST /run/stream), on the standard library's wsgiref.
+"""The safecode web example: one page and a JSON API (POST /run, POST /run/stream, POST /check), and the APIs of
+Piston and SandboxFusion (safecode/faces/apis/), on the standard library's wsgiref.
 
 This file is the server and its command line; app.py is the WSGI application, messages.py what its requests carry
 and its answers say, runs.py the runs in flight, sessions.py the sessions it keeps.
@@ -30,10 +31,12 @@ from messages import MAX_BODY  # noqa: E402,F401  (for the tests)
 from safecode.faces.options import LOOPBACK_NAMES, add_server_options, is_loopback, server_sandbox  # noqa: E402
 
 class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    """wsgiref's server, one thread per request, so one long program does not block every other user."""
+    """wsgiref's server, one thread per request, so one long program does not block every other user; a burst of
+    connections waits in the listen backlog (wsgiref's is 5) rather than being refused by the kernel."""
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256
 
 
 class Handler(WSGIRequestHandler):
@@ -66,7 +69,8 @@ def main(argv=None):
         print(f"warning: listening on {args.host}: anyone who can reach it and has the token can run code",
               file=sys.stderr)
     allowed = None if args.token else set(LOOPBACK_NAMES) | {args.host.lower()}
-    app = App(sandbox, max_runs=args.max_runs, token=args.token, allowed_hosts=allowed, max_sessions=args.max_sessions)
+    app = App(sandbox, max_runs=args.max_runs, max_waiting=args.max_waiting, token=args.token, allowed_hosts=allowed,
+              max_sessions=args.max_sessions)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C: close the pool and go
     try:
         server = serve(app, args.host, args.port)

@@ -13,6 +13,7 @@ from .sandbox import Sandbox
 
 MAX_TIMEOUT = 10.0  # seconds: a request may ask for less, never more
 MAX_SESSIONS = 4  # sessions kept at once (each holds a container)
+MAX_WAITING = 64  # requests that may queue for a run slot (a trainer's burst of concurrent calls)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
@@ -24,6 +25,9 @@ def add_server_options(parser, *, port):
                         help="require 'Authorization: Bearer TOKEN' (default: $SAFECODE_TOKEN)")
     parser.add_argument("--max-runs", type=int, default=os.cpu_count() or 2,
                         help="programs run at once (default: the number of cores, %(default)s)")
+    parser.add_argument("--max-waiting", type=int, default=MAX_WAITING, metavar="N",
+                        help="requests that may wait for a run slot beyond --max-runs, each at most 15 s; more are "
+                             "refused at once (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=MAX_TIMEOUT,
                         help="the longest a program may run, in seconds (default %(default)s)")
     parser.add_argument("--warm", type=int, default=None,
@@ -64,6 +68,8 @@ def server_sandbox(parser, args, **fixed):
         parser.error("--max-runs must be at least 1")
     if args.max_sessions < 0:
         parser.error("--max-sessions must be 0 or more")
+    if args.max_waiting < 0:
+        parser.error("--max-waiting must be 0 or more")
     try:
         image = args.image or default_image()
         return Sandbox(timeout=args.timeout, image=image, memory=args.memory or default_memory(image),
