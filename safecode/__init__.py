@@ -1,9 +1,10 @@
 """safecode: run untrusted Python in a throw-away, hardened Docker container.
 
 Inside the package, three kinds of code in three places, each layer importing only those before it:
-the values every part shares (errors, limits, result, files, cancel, verdicts); inside/, what runs in the container (shipped
-as text, never imported here); engine/, what talks to the container engine; reader/, the one reader that turns a
-container's bytes into events; faces/, what people use (Sandbox, stream, sessions, asyncio, the command line).
+the values every part shares (errors, limits, result, files, cancel, verdicts); inside/, what runs in the container
+(shipped as text, never imported here); engine/, what talks to the container engine; reader/, the one reader that
+turns a container's bytes into events; faces/, what people use (Sandbox, stream, sessions, asyncio, grading, the
+command line, the MCP server, the compatible APIs).
 
     >>> from safecode import execute
     >>> execute("print(2+2)").stdout

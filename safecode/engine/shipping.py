@@ -2,8 +2,8 @@
 
 The container's command line carries only bootstrap.py, a few lines, so `ps` on the host stays readable; the
 supervisor's source follows on the container's stdin, ahead of anything else. That source is files.py, preload.py,
-between.py, program.py and supervisor.py joined in one namespace, with the modules the program may import from it (display machinery and
-the plot backend) as text in MODULES ahead of them. Nothing under inside/ is imported here: it is read as text, and runs only there.
+between.py, program.py and supervisor.py joined in one namespace, with the modules the program may import from it
+(display machinery and the plot backend) as text in MODULES ahead of them. Nothing under inside/ is imported here: it is read as text, and runs only there.
 """
 
 import pathlib
