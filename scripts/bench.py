@@ -9,6 +9,7 @@ ratios, not the absolute numbers. Three views:
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -22,12 +23,24 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from safecode import Output, Sandbox, build_args, engine  # noqa: E402
 from safecode.engine.container import UID_BASE  # noqa: E402
 from bench_common import CODE, ms, percentile, refilled, runner, table, timed  # noqa: E402
+import bench_reuse  # noqa: E402
 from bench_more import (  # noqa: E402
     SCIENTIFIC, cells, dataframe_cells, mcp_calls, package_images, profiles, scientific, walls,
 )
 
 FIRST = "print(1, flush=True)"
 POOL = 4
+
+
+@contextlib.contextmanager
+def code_folder():
+    """A folder with main.py, for the raw `docker run` to mount as safecode does."""
+    with tempfile.TemporaryDirectory(prefix="safecode-bench-") as code_dir:
+        os.chmod(code_dir, 0o755)
+        with open(os.path.join(code_dir, "main.py"), "w") as file:
+            file.write(CODE)
+        os.chmod(file.name, 0o644)
+        yield code_dir
 
 
 def raw_argv(sandbox, code_dir, name):
@@ -106,16 +119,18 @@ def main():
     parser.add_argument("--calls", type=int, default=40, help="calls per sustained round (default 40)")
     parser.add_argument("--charts", type=int, default=8, help="scientific samples of each (default 8)")
     parser.add_argument("--walls", type=int, default=12, help="samples of each wall, cold and warm (default 12)")
+    parser.add_argument("--reuse-calls", type=int, default=200, help="calls per reuse contender (default 200)")
+    parser.add_argument("--only", choices=["reuse"], help="run only this round's part")
     args = parser.parse_args()
 
     sandbox = Sandbox()
+    if args.only == "reuse":
+        with code_folder() as code_dir:
+            bench_reuse.report(args.reuse_calls, args.samples, raw_runner(sandbox, code_dir))
+        return
     warm = Sandbox(warm=POOL)
 
-    with tempfile.TemporaryDirectory(prefix="safecode-bench-") as code_dir:
-        os.chmod(code_dir, 0o755)
-        with open(os.path.join(code_dir, "main.py"), "w") as file:
-            file.write(CODE)
-        os.chmod(file.name, 0o644)
+    with code_folder() as code_dir:
         contenders = {
             "safecode warm": runner(warm),
             "safecode cold": runner(sandbox),
@@ -169,6 +184,9 @@ def main():
                   f"{ms(percentile(samples, 0.9))} {rate:7.2f} {rate / steady[raw, workers][1]:7.2f}")
     print(f"\nwarm runs served by a pooled container: {stats['warm']}, by a cold fallback: {stats['cold']}")
     print(f"memory of one idle ready container: {idle}")
+
+    with code_folder() as code_dir:
+        bench_reuse.report(args.reuse_calls, args.samples, raw_runner(sandbox, code_dir))
 
     cell = cells(args.samples)
     print(f"\nSessions: a trivial cell (x = 1) in a live session beside a warm execute, {args.samples} samples each")
