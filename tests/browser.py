@@ -113,9 +113,10 @@ class Browser:
             time.sleep(0.05)
 
     def click(self, selector):
-        """A real mouse click in the middle of the element."""
+        """A real mouse click in the middle of the element, scrolled into view first as a person would."""
         box = self.evaluate(
-            f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}});"
+            f" const r = e.getBoundingClientRect();"
             f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
         )
         for kind in ("mousePressed", "mouseReleased"):

@@ -91,8 +91,8 @@ def test_piston_refuses_what_is_not_json(server):
 # SandboxFusion, as its client's RunCodeRequest.dict() sends it ("stdin": None, empty files) and verl does
 # (memory_limit_MB); the answer must parse as its RunCodeResponse: a status of its enum, a string message.
 
-def fusion(code, **changes):
-    return {"compile_timeout": 10, "run_timeout": 10, "code": code, "stdin": None, "language": "python",
+def fusion(source, **changes):
+    return {"compile_timeout": 10, "run_timeout": 10, "code": source, "stdin": None, "language": "python",
             "files": {}, "fetch_files": [], **changes}
 
 

@@ -49,7 +49,7 @@ def test_the_examples_run_as_written(page, docker, tmp_path, monkeypatch):
 def run(code, namespace):
     """Run one block, statement by statement; an expression statement with a claimed value is checked."""
     claims = {number: match for number, line in enumerate(code.splitlines(), 1) if (match := CLAIM.match(line))}
-    tree = ast.parse(code, flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    tree = compile(code, "<docs>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     for statement in tree.body:
         claim = claims.get(statement.lineno)
         if claim and isinstance(statement, ast.Expr) and "..." not in claim["value"]:

@@ -281,29 +281,31 @@ def test_every_module_an_image_adds_is_imported_before_it_is_returned(tmp_path):
     finally:
         engine.docker("rmi", name)
     with pytest.raises(SafecodeError, match=r"was not kept: its packages do not import: tinybad \(tinybad\): "
-                                            r"ImportError: .*invalid ELF header"):
+                                            r"ImportError: .*tinybad\.cpython") as refused:
         build_image(["tinybad"], find_links=str(wheels), index=False)
-    assert not [line for line in engine.docker("images", "--format", "{{.Repository}}").stdout.split()
-                if line == packages.REPOSITORY]
+    assert not engine.image_exists(str(refused.value).split()[0])  # the image it names is gone
     nothing_half_built()
 
 
-def test_seaborn_on_the_scientific_image_imports_or_is_refused_saying_why():
-    # Seaborn wants a newer numpy than the scientific image's scipy was built against: pip's second try replaces
-    # numpy, and the image is refused (naming scipy, numpy and what to do) rather than returned broken.
+def test_seaborn_on_the_scientific_images_imports_or_is_refused_saying_why():
     need_registry()
-    scientific = f"{image.REPOSITORY}:3.13-scientific"
-    image.ensure_image(scientific)
-    try:
-        name = build_image(["seaborn"], base=scientific)
-    except SafecodeError as error:
-        assert "was not kept: its packages do not import" in str(error) and "numpy" in str(error), error
-        assert "--from" in str(error)
-    else:
-        try:
-            result = execute("import seaborn, scipy; print('ok')", image=name, memory=image.SCIENTIFIC_MEMORY,
-                             timeout=60)
-            assert result.stdout == "ok\n", result
-        finally:
-            engine.docker("rmi", name)
+    # 3.11's scientific image has Debian's numpy 1.24 under Debian's scipy: seaborn's set needs pip to replace numpy,
+    # under which the base's scipy no longer imports. The image is refused, saying so, and nothing is left.
+    older = f"{image.REPOSITORY}:3.11-scientific"
+    image.ensure_image(older)
+    with pytest.raises(SafecodeError, match=r"was not kept: its packages do not import: seaborn \(seaborn\): "
+                                            r"ValueError: numpy.dtype size changed.*pip replaced what the base has "
+                                            r"\(.*numpy==.*build on a plainer base \(--from\)"):
+        build_image(["seaborn"], base=older)
     nothing_half_built()
+    # 3.13's has what seaborn needs: the image comes back, and seaborn imports in it (with scratch, which matplotlib
+    # needs for its settings).
+    newer = f"{image.REPOSITORY}:3.13-scientific"
+    image.ensure_image(newer)
+    name = build_image(["seaborn"], base=newer)
+    try:
+        result = execute("import seaborn, scipy; print('ok')", image=name, memory=image.SCIENTIFIC_MEMORY,
+                         scratch="16m", timeout=60)
+        assert result.stdout == "ok\n", result
+    finally:
+        engine.docker("rmi", name)

@@ -301,7 +301,9 @@ def test_tests_panel_adds_cases_runs_them_and_shows_each_verdict(site, browser, 
     browser.open(site[1])
     replace_code(browser, "a, b = map(int, input().split())\nprint(a + b)")
     browser.click("#tests-box summary")
+    browser.wait_for("document.getElementById('tests-box').open")
     browser.click("#add-case")
+    browser.wait_for("document.querySelectorAll('#cases .case').length === 2")
     for number, (given, expected) in enumerate([("1 2", "3"), ("2 2", "5")]):
         for field, value in (("case-stdin", given), ("case-expected", expected)):
             browser.evaluate(f"document.querySelectorAll('#cases .{field}')[{number}].focus()")

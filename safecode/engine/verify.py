@@ -7,6 +7,7 @@ image is removed: no image is handed out that cannot do what it was built for.
 import json
 import os
 import subprocess
+import tempfile
 import uuid
 from typing import Dict, List
 
@@ -53,25 +54,24 @@ def top_level_modules(site: str) -> Dict[str, str]:
 
 
 def _module(path):
-    """The top-level module a RECORD path belongs to, or None (metadata, data, a .pth file, anything else)."""
+    """The top-level module a RECORD path belongs to, or None (metadata, data, a .pth file, a folder of vendored
+    libraries, anything else)."""
     head, _, rest = path.partition("/")
-    if rest:
-        return head if not head.endswith((".dist-info", ".data")) and head != "__pycache__" else None
-    if head.endswith(".py"):
-        return head[:-3]
-    if head.endswith(".so"):
-        return head.split(".", 1)[0]
-    return None
+    name = head if rest else head[:-3] if head.endswith(".py") else head.split(".", 1)[0] if head.endswith(".so") else ""
+    return name if name.isidentifier() and name != "__pycache__" else None  # not numpy.libs, a folder of libraries
 
 
 def check_imports(image: str, modules: Dict[str, str], preload, endpoint, replaced: List[str]) -> None:
     """Import `modules` (module -> distribution) and `preload` in a sandbox of `image`; SafecodeError if one fails."""
     names = sorted(modules) + [name for name in preload if name not in modules]
     container = f"safecode-{uuid.uuid4().hex[:16]}"
-    argv = build_args(None, name=container, uid=UID_BASE, image=image, limits=LIMITS,
-                      command=["python3", "-c", IMPORTS, *names], endpoint=endpoint)
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+        with tempfile.TemporaryDirectory(prefix="safecode-packages-") as app:  # /app, as a run has it
+            os.chmod(app, 0o755)
+            argv = build_args(app if endpoint.local else None, name=container, uid=UID_BASE, image=image,
+                              limits=LIMITS, command=["python3", "-c", IMPORTS, *names], endpoint=endpoint)
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=CHECK_TIMEOUT)
         failed = json.loads(proc.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
         cli.remove(container, endpoint=endpoint)
