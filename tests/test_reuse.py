@@ -243,3 +243,15 @@ def test_a_bad_reuse_is_refused(reuse):
 def test_reuse_is_for_warm_containers():
     with pytest.raises(ValueError, match="reuse is for warm containers"):
         Sandbox(reuse=2)
+
+
+@pytest.mark.docker
+@pytest.mark.own_pools
+def test_a_session_takes_its_container_for_good(docker):
+    with Sandbox(warm=1, reuse=10) as sandbox:
+        wait_ready(sandbox)
+        with sandbox.session() as live:
+            assert live.execute("x = 1").ok
+            wait_ready(sandbox, seconds=30)  # the pool has started another while the session lives
+            assert live._container.name not in sandbox._pool.names  # a look inside: not the pool's any more
+            assert live.execute("print(x)").stdout == "1\n"

@@ -70,7 +70,7 @@ class Pool(Returns):
     def names(self):
         """The names of the containers the pool holds: ready, or still starting."""
         with self._lock:
-            return {container.name for container in (*self._ready, *self._out)} | self._names
+            return {container.name for container in (*self._ready, *self._coming())} | self._names
 
     @property
     def ready(self):
@@ -128,6 +128,11 @@ class Pool(Returns):
                 self._lock.wait()
         self._stop_starts.close()
 
+    def _coming(self):
+        """The containers out running a program that will come back: not stopped by their run, not kept by a
+        session (which takes its container for good)."""
+        return {container for container in self._out if container.recycle is not None and container.proc.poll() is None}
+
     def _fit(self, container, when):
         """Whether a ready container may take a program; one that may not (it died, or said something, while idle)
         is discarded, never handed out, and why is kept."""
@@ -139,7 +144,7 @@ class Pool(Returns):
 
     def _prune(self):
         """Drop the ready containers that are no longer fit to run a program (called with the lock held)."""
-        self._out = {container for container in self._out if container.proc.poll() is None}  # stopped by its run
+        self._out = self._coming()
         fit = collections.deque(container for container in self._ready if self._fit(container, "idle"))
         if len(fit) < len(self._ready):
             self._ready = fit

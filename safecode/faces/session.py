@@ -49,6 +49,7 @@ class Session:
         self.limits = sandbox.limits
         self._lock = threading.Lock()
         self._container, _ = sandbox._take(self.limits, None, lambda box: box.open_session(KERNEL, idle, lifetime))
+        self._container.recycle = None  # a session keeps its container: it never goes back to a pool
         self._ends = time.monotonic() + lifetime + LIFETIME_GRACE  # the host's own wall, behind the kernel's
         self._ended = False
         self._finalizer = weakref.finalize(self, self._container.stop)
