@@ -17,6 +17,7 @@ from safecode import Sandbox, engine, ensure_image
 from safecode.engine.endpoint import Endpoint
 from safecode.errors import SafecodeError
 from safecode.engine.image import default_image
+from safecode.engine.ending import TEARDOWN_TIMEOUT
 from safecode.engine.leftovers import stray_gvisor_processes
 from second_engine import SecondEngine
 
@@ -112,7 +113,7 @@ def assert_nothing_left(endpoint=engine.LOCAL):
         while (stray := stray_gvisor_processes(min_age=0)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not stray, f"gVisor processes left behind with no container: {stray}"
-    deadline = time.monotonic() + 5  # teardowns off the caller's path may still be removing theirs
+    deadline = time.monotonic() + TEARDOWN_TIMEOUT + 1  # teardowns off the caller's path may still be removing theirs
     while (folders := [folder for folder in code_folders() if "-".join(folder.name.split("-")[:2]) not in kept]) \
             and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -147,11 +148,13 @@ def web():
 
 class WarmPools:
     """Warm sandboxes kept from one test to the next, so that a warm run takes a container that is ready already,
-    as in real use, instead of paying a pool's start and close in every test. At most a few live at once; a test
+    as in real use, instead of paying a pool's start and close in every test; each container runs up to REUSE of
+    the tests' programs in turn (reuse), so every warm test is also a test that nothing crosses between programs. At most a few live at once; a test
     that does not run programs through `runs` or `wall_runs` starts with none (see `no_pools_unless_warm_runs`), and
     the per-test leak checks count the containers they hold (ready, or starting) as accounted for."""
 
     SIZE = 4
+    REUSE = 50  # programs per kept container: the tests' own warm runs are one trust domain, and reuse them
 
     def __init__(self):
         self._pools = collections.OrderedDict()
@@ -161,7 +164,7 @@ class WarmPools:
         if key in self._pools:
             self._pools.move_to_end(key)
         else:
-            self._pools[key] = Sandbox(warm=1, **options)
+            self._pools[key] = Sandbox(warm=1, reuse=self.REUSE, **options)
             while len(self._pools) > self.SIZE:
                 self._pools.popitem(last=False)[1].close()
         return self._pools[key]

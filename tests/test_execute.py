@@ -134,6 +134,7 @@ def test_not_root_and_no_capabilities(run, wall):
     assert no_new_privs == ("None" if wall.get("runtime") == "runsc" else "1")  # gVisor's kernel does not say
 
 
+@pytest.mark.own_pools  # programs that reuse one container share its user id, by design: a pool of reuse=1 here
 def test_each_run_has_its_own_user(run):
     uids = {run("import os; print(os.getuid())").stdout for _ in range(3)}
     assert len(uids) == 3
