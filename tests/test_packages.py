@@ -258,7 +258,8 @@ def raw_wheel(folder, name, files, tag="py3-none-any"):
 
 
 def test_every_module_an_image_adds_is_imported_before_it_is_returned(tmp_path):
-    # A C extension that is a top-level module, compiled here for the image's Python; a .pth file run at start-up.
+    # A C extension that is a top-level module, compiled here for the image's Python; a .pth file run at start-up;
+    # a command (console_scripts).
     source = tmp_path / "tinyext.c"
     source.write_text('#include <Python.h>\nstatic struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "tinyext"};\n'
                       'PyMODINIT_FUNC PyInit_tinyext(void) { PyObject *o = PyModule_Create(&m);\n'
@@ -272,14 +273,17 @@ def test_every_module_an_image_adds_is_imported_before_it_is_returned(tmp_path):
     wheels.mkdir()
     raw_wheel(wheels, "tinyext", {"tinyext.cpython-311-x86_64-linux-gnu.so": built.read_bytes()}, tag)
     raw_wheel(wheels, "tinypth", {"tinypth.pth": b"import tinypth_boot\n",
-                                  "tinypth_boot.py": b"import builtins\nbuiltins.TINYPTH = 'ran'\n"})
+                                  "tinypth_boot.py": b"import builtins\nbuiltins.TINYPTH = 'ran'\n"
+                                                     b"def main():\n    print('command ran')\n",
+                                  "tinypth-1.0.dist-info/entry_points.txt": b"[console_scripts]\ntinycmd = tinypth_boot:main\n"})
     raw_wheel(wheels, "tinybad", {"tinybad.cpython-311-x86_64-linux-gnu.so": b"not an ELF file"}, tag)
     name = build_image(["tinyext", "tinypth"], find_links=str(wheels), index=False)
     try:
-        result = execute("import tinyext; print(tinyext.ANSWER, TINYPTH)", image=name)
-        assert result.stdout == "42 ran\n", result
+        result = execute("import subprocess, tinyext\nprint(tinyext.ANSWER, TINYPTH)\n"
+                         "print(subprocess.run(['tinycmd'], capture_output=True, text=True).stdout, end='')", image=name)
+        assert result.stdout == "42 ran\ncommand ran\n", result  # and its command, as pip would install it
     finally:
-        engine.docker("rmi", name)
+        remove(name)  # by force: the run's container may still be going away
     with pytest.raises(SafecodeError, match=r"was not kept: its packages do not import: tinybad \(tinybad\): "
                                             r"ImportError: .*tinybad\.cpython") as refused:
         build_image(["tinybad"], find_links=str(wheels), index=False)
@@ -308,4 +312,4 @@ def test_seaborn_on_the_scientific_images_imports_or_is_refused_saying_why():
                          scratch="16m", timeout=60)
         assert result.stdout == "ok\n", result
     finally:
-        engine.docker("rmi", name)
+        remove(name)  # by force: the run's container may still be going away

@@ -15,6 +15,7 @@ An image is named after the base image's id and the request, so the same request
 without pip touching the network; its labels keep the resolved versions, which `image --list` and doctor show.
 """
 
+import configparser
 import hashlib
 import json
 import os
@@ -39,6 +40,8 @@ from ..limits import Limits
 REPOSITORY = "safecode-packages"
 LABEL = "safecode.packages"  # the resolved set, as JSON: ["name==version", ...]
 PIP_TIMEOUT = 900  # seconds pip may take to resolve and fetch
+SCRIPTS = "/usr/local/bin"  # where the packages' commands go, on the sandbox's PATH
+LAYOUT = 2  # what an image of packages holds (2: their commands too): an image of another layout is built anew
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # Run in the base image: its Python's version and ABI, its C library, its first site folder, its distributions.
 PROBE = """
@@ -77,7 +80,7 @@ def build_image(packages: Iterable[str] = (), *, requirements: Optional[str] = N
     if not base_id:
         raise SafecodeError(f"the base image {base!r} is not on {endpoint.describe()}: build it with "
                             f"'python -m safecode image --image {base}'")
-    key = hashlib.sha256(json.dumps([base_id, sorted(request), find_links, index]).encode())
+    key = hashlib.sha256(json.dumps([LAYOUT, base_id, sorted(request), find_links, index]).encode())
     name = name or f"{REPOSITORY}:{key.hexdigest()[:16]}"
     if not rebuild and (cli.image_labels(name, endpoint) or {}).get("safecode.request") == key.hexdigest():
         return name
@@ -85,8 +88,9 @@ def build_image(packages: Iterable[str] = (), *, requirements: Optional[str] = N
     with tempfile.TemporaryDirectory(prefix="safecode-packages-") as work:
         wheels = fetch(request, info, os.path.join(work, "wheels"), find_links, index, log)
         installed = unpack(wheels, info, os.path.join(work, "context", "site"))
+        console_scripts(os.path.join(work, "context", "site"), os.path.join(work, "context", "bin"))
         with open(os.path.join(work, "context", "Dockerfile"), "w") as file:
-            file.write(f"FROM {endpoint.image_ref(base)}\nCOPY site {info['site']}\n")
+            file.write(f"FROM {endpoint.image_ref(base)}\nCOPY site {info['site']}\nCOPY bin {SCRIPTS}\n")
         log(f"building {name} on {base} with {', '.join(installed) or 'nothing new'}")
         with replacing(name, endpoint):
             built = cli.docker(
@@ -194,7 +198,8 @@ def _pip(argv):
 
 def unpack(wheels, info, site) -> List[str]:
     """Unpack each wheel into `site` as an installer would, without running anything; return name==version of each.
-    A member whose path is absolute or climbs out is refused; scripts, headers and data files are left out."""
+    A member whose path is absolute or climbs out is refused; scripts, headers and data files are left out (the
+    commands a distribution declares are written by console_scripts)."""
     installed = []
     for wheel in wheels:
         parts = os.path.basename(wheel).split("-")
@@ -220,6 +225,29 @@ def unpack(wheels, info, site) -> List[str]:
     for folder, _, _ in os.walk(site):
         os.chmod(folder, 0o755)
     return installed
+
+
+def console_scripts(site, folder):
+    """The commands the distributions declare (entry_points.txt, [console_scripts]), written as pip writes them:
+    `pylint` runs pylint.run_pylint(). Nothing of the package runs to make them."""
+    os.makedirs(folder, mode=0o755)
+    for entry in sorted(os.listdir(site)):
+        points = os.path.join(site, entry, "entry_points.txt")
+        if not entry.endswith(".dist-info") or not os.path.exists(points):
+            continue
+        parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # names as written
+        parser.read(points, encoding="utf-8")
+        for command, target in (parser.items("console_scripts") if parser.has_section("console_scripts") else []):
+            module, _, call = target.partition(":")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", command) or not all(
+                    part.isidentifier() for part in (module.strip().split(".") + call.strip().split("."))):
+                continue
+            path = os.path.join(folder, command)
+            name, call = call.strip().split(".")[0], call.strip()
+            with open(path, "w", encoding="utf-8") as script:
+                script.write(f"#!/usr/bin/python3\nimport sys\nfrom {module.strip()} import {name}\nsys.exit({call}())\n")
+            os.chmod(path, 0o755)
 
 
 def list_images(endpoint: Endpoint = cli.LOCAL) -> Dict[str, List[str]]:
