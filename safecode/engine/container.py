@@ -115,9 +115,10 @@ class Container(Ending, Between):
         self.stop()
         raise cli.run_failure(self.proc.returncode, stderr, self.argv, self.image, self.endpoint, self.memory)
 
-    def hand_over(self, source, files, timeout, cancel=None):
-        """Give the program (main.py and its checked `files`) to the supervisor; return the run's deadline, which
-        counts from this moment. Stuck (the container discarded) if it does not take it."""
+    def hand_over(self, source, files, timeout, cancel=None, has_stdin=True):
+        """Give the program (main.py and its checked `files`) to the supervisor, saying whether stdin frames follow;
+        return the run's deadline, which counts from this moment. Stuck (the container discarded) if it does not
+        take it."""
         self.runs, self.runs_left = self.runs + 1, self.runs_left - 1
         self.end = secrets.token_hex(16).encode()
         try:
@@ -128,7 +129,7 @@ class Container(Ending, Between):
             self.stop()
             raise
         handed = time.monotonic()
-        go = b"g%.3f %d %d %s\n" % (timeout + BACKSTOP, len(delivered), self.runs_left == 0, self.end)
+        go = b"g%.3f %d %d %s %d\n" % (timeout + BACKSTOP, len(delivered), self.runs_left == 0, self.end, has_stdin)
         self._give(go + delivered, ACK_GRACE, cancel, "its program")
         return handed + timeout
 

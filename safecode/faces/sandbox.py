@@ -158,8 +158,8 @@ class Sandbox(Grading):
 
     def _events(self, source, files, stdin, limits, started, cancel):
         try:
-            container, deadline = self._take(limits, cancel, lambda box: box.hand_over(source, files, limits.timeout,
-                                                                                       cancel))
+            container, deadline = self._take(limits, cancel, lambda box: box.hand_over(
+                source, files, limits.timeout, cancel, has_stdin=not isinstance(stdin, bytes) or bool(stdin)))
             yield from events(container, deadline, stdin=stdin, max_output=limits.max_output, started=started,
                               cancel=cancel)
         finally:

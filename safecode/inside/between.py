@@ -16,9 +16,12 @@ import os
 import sys
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # loaded by seal(), kept out of sys.modules
+if TYPE_CHECKING:  # loaded by seal(), kept out of sys.modules; in_helper comes in the same source
+    import gc
     import resource
     import time
+
+    from .program import in_helper
 
 PR_SET_DUMPABLE = 4
 CLEAR_WAIT = 2.0  # seconds the program's processes have to be gone once killed
@@ -33,11 +36,12 @@ def seal():
     """
     import _signal  # type: ignore[import-not-found]  # loaded at start-up already
 
-    global resource, time
+    global gc, resource, time
 
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # a program's kill(1, SIGINT) must not reach us
     _signal.signal(_signal.SIGALRM, backstop)  # PID 1 ignores a signal's default action: a handler it must be
     before = set(sys.modules)
+    import gc
     import resource
     import time
 
@@ -129,11 +133,25 @@ def _wipe(folder):
             os.unlink(entry.name, dir_fd=folder)
 
 
-def drain_until(word):
-    """Read stdin until `word` (the host's end of a turn), dropping all before it; exit 1 at end of stdin.
+def end_of_turn(word):
+    """Read the host's end of a program's turn, `word`: at once when it is all there is (the usual case), else through
+    a helper that drops whatever comes before it (input the program left), so that none of that stays in our memory.
+    False at end of stdin."""
+    start = bytearray(len(word))
+    got = os.readv(0, [start])  # into a buffer of ours, emptied below: no copy of the program's input is left
+    if got == len(word) and start == word:
+        return True
+    try:
+        return bool(got) and in_helper(drain_until, word, memoryview(start)[:got])
+    finally:
+        start[:] = bytes(len(word))
+
+
+def drain_until(word, start=b""):
+    """Read stdin until `word`, dropping all before it, from what was read already (`start`); exit 1 at end of stdin.
 
     Never reads past the word: what follows it is the host's next message."""
-    seen = b""
+    seen = bytes(start)
     while seen != word:
         have = next(k for k in range(min(len(seen), len(word) - 1), -1, -1) if seen.endswith(word[:k]))
         chunk = os.read(0, len(word) - have)

@@ -8,54 +8,56 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # in the container, these come in this same source
-    from .files import read_line, receive_files, relay_stdin
-    from .between import time
+    from .files import receive_files, relay_stdin
+    from .between import gc, time
     from .supervisor import MARK, run_main
 
 
 class Program:
-    """The next program's process, forked before its go line is read (so it never holds the end token), with the
-    process that relays its stdin. Both wait for a word from the supervisor."""
+    """The next program's process, forked before its go line is read (so it never holds the end token); it waits for
+    a word from the supervisor. Its files (when sent) and its stdin (when there is any) are moved by a helper process
+    forked only then, so that none of them passes through the supervisor's memory."""
 
     def __init__(self, prctl):
         stdin, self.stdin = os.pipe()
         release, self.release = os.pipe()
-        control, self.control = os.pipe()
-        self.received, files_done = os.pipe()
+        gc.freeze()  # what we hold is not the program's: its exit's flush of open files looks at its objects alone
         self.pid = fork()
         if self.pid == 0:
-            for fd in (self.stdin, self.release, control, self.control, self.received, files_done):
-                os.close(fd)
+            os.close(self.stdin)
+            os.close(self.release)
             if os.read(release, 1) != b"g":
                 os._exit(0)
             os.dup2(stdin, 0)
-            for fd in (stdin, release):
-                os.close(fd)
+            os.close(stdin)
+            os.close(release)
             become_program(prctl)
-        self.relay = fork()
-        if self.relay == 0:  # the files first (from stdin, when not mounted), then the program's stdin
-            for fd in (stdin, release, self.release, self.control, self.received):
-                os.close(fd)
-            receive_files(int(read_line(control)))
-            os.write(files_done, b"1")
-            relay_stdin(self.stdin)
-        for fd in (stdin, self.stdin, release, control, files_done):
-            os.close(fd)
+        os.close(stdin)
+        os.close(release)
 
-    def start(self, files_size):
-        """Have the files received, say so to the host, and let the program run."""
-        os.write(self.control, b"%d\n" % files_size)
-        if os.read(self.received, 1) != b"1":
-            os._exit(1)  # the relay died: the container cannot go on
+    def start(self, files_size, has_stdin):
+        """Have its files received and its stdin relayed (by a helper), say so to the host, and let it run."""
+        if files_size or has_stdin:
+            received, done = os.pipe()
+            if fork() == 0:  # the files first (from stdin, when not mounted), then the program's stdin
+                os.close(received)
+                os.close(self.release)
+                receive_files(files_size)
+                os.write(done, b"1")
+                relay_stdin(self.stdin) if has_stdin else os._exit(0)
+            os.close(done)
+            if os.read(received, 1) != b"1":
+                os._exit(1)  # the helper died: the container cannot go on
+            os.close(received)
         os.write(1, MARK + b"A")
         os.write(self.release, b"g")
-        self.close()
+        self.close()  # the program sees the end of its stdin when the helper ends (at once, when it has none)
 
     def close(self):
         """Close our ends of its pipes, once: after start(), or when a session comes instead (its cells must not
         inherit them)."""
-        for fd in (self.control, self.received, self.release):
-            os.close(fd)
+        os.close(self.stdin)
+        os.close(self.release)
 
     def wait(self):
         """Its wait status and rusage, once it has ended; processes it orphaned are reaped meanwhile."""

@@ -9,11 +9,12 @@ run` returns after teardown. A container may run several programs, one after ano
 clears everything the program left (between.py) and is ready again.
 
     stdout: <mark>R               ready (once the interpreter is up, and again after each program that is not the last)
-    stdin:  g<seconds> <n> <last> <token>\\n
+    stdin:  g<seconds> <n> <last> <token> <in>\\n
                                   go: run main.py; end on your own after <seconds> if the host has not stopped it. n
                                   bytes of files for /app follow (files.py), 0 when the host mounted them; <last> 1
-                                  when no program follows; <token> marks this program's end (below)
-    stdout: <mark>A               acknowledged; main.py starts now. Its stdin follows as frames: d<size>\\n<bytes>, e\\n
+                                  when no program follows; <token> marks this program's end (below); <in> 1 when
+                                  the program has stdin, which follows as frames: d<size>\\n<bytes>, and e\\n
+    stdout: <mark>A               acknowledged; main.py starts now
     stderr: <end>E<cpu><mem><L>   the program has ended: nothing of its stderr follows. Its CPU time in microseconds
                                   and peak resident memory in bytes, 12 digits each (from wait4's rusage); L is 1 when
                                   the container ends with it
@@ -50,7 +51,7 @@ SENT_FILES = sys.argv[4] == "1"  # /app is an empty tmpfs, and the files come on
 SCRIPT = "/app/main.py"
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # in the container, files.py and preload.py come first in this same source, MODULES ahead of them
-    from .between import BACKSTOP, clear_processes, drain_until, restore, seal, time, traits, wipe
+    from .between import BACKSTOP, clear_processes, end_of_turn, restore, seal, time, traits, wipe
     from .files import APP, OUT, prepare_app, read_exactly, read_line, receive_files, send_files, whole_writes
     from .preload import preload
     from .program import Program, in_helper
@@ -222,9 +223,9 @@ def serve(program, sealed, was):
         namespace["serve"](sys.modules[__name__])
     if not line.startswith(b"g"):
         os._exit(0)
-    seconds, size, last, token = line[1:].split()
+    seconds, size, last, token, has_stdin = line[1:].split()
     end = b"\0" + token
-    program.start(int(size))
+    program.start(int(size), has_stdin == b"1")
     BACKSTOP[0] = time.monotonic() + float(seconds)  # then SIGALRM ends us, and the container with us
     _signal.setitimer(_signal.ITIMER_REAL, float(seconds))
     status, usage = program.wait()
@@ -242,7 +243,7 @@ def serve(program, sealed, was):
     os.write(1, end + b"E%03d" % (code & 0xFF))
     if OUT_BYTES:
         in_helper(send_files, OUT_BYTES)
-    if leaving or not in_helper(drain_until, b"x" + token + b"\n"):
+    if leaving or not end_of_turn(b"x" + token + b"\n"):
         os._exit(0)
     why = clean(was)
     if why:

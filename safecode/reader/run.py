@@ -98,7 +98,8 @@ def pump(container, reader, stdin, deadline, cancel):
 
 class _Input:
     """The program's stdin, as frames on the container's stdin (d<size>\\n<bytes>, then e\\n at its end): bytes
-    written as the pipe takes them, or a caller's file forwarded as it is read.
+    written as the pipe takes them, or a caller's file forwarded as it is read. Empty bytes send nothing: the go line
+    said there is no stdin.
 
     A forwarded file is read only when what came before has been written, so a program that does not read its
     stdin never makes us hold more than one chunk. Only one of the two ends is watched at a time: `watched`. The
@@ -109,7 +110,7 @@ class _Input:
     def __init__(self, pipe, source, keep=False):
         self.pipe = pipe
         self.source = source if isinstance(source, int) else None
-        self.pending = memoryview(b"" if self.source is not None else frames(source) + b"e\n")
+        self.pending = memoryview(frames(source) + b"e\n" if self.source is None and source else b"")
         self.watched = None
         self.keep = keep
 
