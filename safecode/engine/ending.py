@@ -10,6 +10,7 @@ import os
 import selectors
 import shutil
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,6 +31,7 @@ class Ending:
     """
 
     killed = False  # whether we killed the client: then its container may still exist
+    gone = None  # what to tell when it is stopped: its pool's wake-up
 
     def drain(self, pipe, limit=CHUNK):
         """What can be read from a pipe now, without waiting, up to `limit` bytes."""
@@ -55,7 +57,8 @@ class Ending:
             self.killed = True
 
     def stop(self):
-        """Stop now: kill the client, remove the container by name, remove the code; safe to call twice."""
+        """Stop now: kill the client, remove the container by name, remove the code; safe to call twice. A pool
+        that counted on it coming back is told (`gone`)."""
         try:
             self.kill_client()
             if self.killed:
@@ -63,10 +66,13 @@ class Ending:
                 cli.remove(self.name, endpoint=self.endpoint)
         finally:
             self._close()
+            if self.gone is not None:
+                self.gone()
 
     def discard(self):
-        """Stop a container that will not run a program, off the caller's path."""
-        _teardowns.submit(self.stop)
+        """Stop a container that will not run a program, off the caller's path, on a thread of its own: not queued
+        behind teardowns, each of which may wait TEARDOWN_TIMEOUT for its container to go."""
+        threading.Thread(target=self.stop, name="safecode-discard", daemon=True).start()
 
     def retire(self, reusable=False):
         """The program has ended: hand the container back for its next program when it is `reusable` and has a

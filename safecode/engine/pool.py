@@ -24,6 +24,7 @@ class Returns:
         if self.reuse > 1:
             container.runs_left = self.reuse - container.runs
             container.recycle = self._recycle
+            container.gone = self._wake_all  # a run that stops it: its replacement starts now, not at the next look
 
     def _recycle(self, container):
         """Take back a container whose program has ended: it counts as starting until it is ready again."""
@@ -157,7 +158,7 @@ class Pool(Returns):
                 delay = self._retry_at - time.monotonic()
                 if delay > 0:
                     self._lock.wait(min(delay, CHECK_EVERY))
-                elif len(self._ready) + self._starting + len(self._out) >= self.size:
+                elif len(self._ready) + self._starting + len(self._coming()) >= self.size:
                     self._lock.wait(CHECK_EVERY)
                 else:
                     self._starting += 1
