@@ -75,12 +75,25 @@ def _docker_session():
     POOLS.close()
 
 
-def wait_for_no_containers(seconds=5.0, endpoint=engine.LOCAL, kept=()):
-    """Our containers (but `kept`) still on the engine after a removal that may still be in progress."""
+def wait_for_no_containers(seconds=5.0, endpoint=engine.LOCAL, kept=frozenset):
+    """Our containers (but those `kept()` names, asked each time: a pool may start one meanwhile) still on the
+    engine after a removal that may still be in progress."""
     deadline = time.monotonic() + seconds
-    while (left := [name for name in engine.ours(endpoint) if name not in kept]) and time.monotonic() < deadline:
+    while (left := unkept(engine.ours(endpoint), kept)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+def folders_left(kept):
+    """The code folders whose container no pool holds (each folder is named after its container)."""
+    found = {"-".join(folder.name.split("-")[:2]): folder for folder in code_folders()}
+    return [found[name] for name in unkept(list(found), kept)]
+
+
+def unkept(names, kept):
+    """`names` but those a pool holds: asked after listing them, so that one the pool started meanwhile is its."""
+    held = kept()
+    return [name for name in names if name not in held]
 
 
 def wait_ready(sandbox, count=1, seconds=30):
@@ -103,8 +116,8 @@ def code_folders():
 
 
 def assert_nothing_left(endpoint=engine.LOCAL):
-    kept = POOLS.idle_names()  # the warm pools kept for the next test (on this engine or another): accounted for
-    left = [name for name in wait_for_no_containers(endpoint=endpoint, kept=kept) if name not in kept]
+    kept = POOLS.idle_names  # the warm pools kept for the next test (on this engine or another): accounted for
+    left = unkept(wait_for_no_containers(endpoint=endpoint, kept=kept), kept)
     if left:
         engine.remove(*left, attempts=1, endpoint=endpoint)
     assert not left, f"containers left behind on {endpoint.describe()}: {left}"
@@ -114,8 +127,7 @@ def assert_nothing_left(endpoint=engine.LOCAL):
             time.sleep(0.1)
         assert not stray, f"gVisor processes left behind with no container: {stray}"
     deadline = time.monotonic() + TEARDOWN_TIMEOUT + 1  # teardowns off the caller's path may still be removing theirs
-    while (folders := [folder for folder in code_folders() if "-".join(folder.name.split("-")[:2]) not in kept]) \
-            and time.monotonic() < deadline:
+    while (folders := folders_left(kept)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not folders, f"code folders left behind: {folders}"
 
