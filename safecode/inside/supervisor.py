@@ -204,10 +204,10 @@ def main():
         was = traits()
     except OSError:  # a seccomp profile of the caller's may refuse what reuse needs to check: then no reuse
         was, sealed = None, False
-    os.write(1, MARK + b"R")
     while True:
-        serve(Program(prctl), sealed, was)
+        program = Program(prctl)  # forked first: a program that comes at once does not wait for it
         os.write(1, MARK + b"R")
+        serve(program, sealed, was)
 
 
 def serve(program, sealed, was):
