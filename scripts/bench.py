@@ -15,14 +15,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from safecode import Output, Sandbox, build_args, engine  # noqa: E402
 from safecode.engine.container import UID_BASE  # noqa: E402
-from bench_common import CODE, ms, percentile, refilled, runner, table, timed  # noqa: E402
+from bench_common import CODE, ms, percentile, refilled, runner, sustained, table, timed  # noqa: E402
 import bench_reuse  # noqa: E402
 from bench_more import (  # noqa: E402
     SCIENTIFIC, cells, dataframe_cells, mcp_calls, package_images, profiles, scientific, walls,
@@ -79,28 +78,6 @@ def first_output(sandbox):
                 took = time.perf_counter() - started
                 break
     return took
-
-
-def sustained(function, calls, workers):
-    """Call `function` `calls` times, back to back from `workers` threads: each call's latency, and calls a second."""
-    latencies, lock, left = [], threading.Lock(), iter(range(calls))
-
-    def worker():
-        while True:
-            with lock:
-                if next(left, None) is None:
-                    return
-            took = timed(function)
-            with lock:
-                latencies.append(took)
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, calls / (time.perf_counter() - start)
 
 
 def idle_memory(sandbox):

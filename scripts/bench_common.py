@@ -1,6 +1,7 @@
 """What every part of `make bench` measures with: timing, percentiles, a refilled pool, a table of ratios."""
 
 import statistics
+import threading
 import time
 
 CODE = "print(2+2)"
@@ -43,3 +44,25 @@ def runner(box):
 
 def ms(seconds):
     return f"{seconds * 1000:8.1f}"
+
+
+def sustained(function, calls, workers):
+    """Call `function` `calls` times, back to back from `workers` threads: each call's latency, and calls a second."""
+    latencies, lock, left = [], threading.Lock(), iter(range(calls))
+
+    def worker():
+        while True:
+            with lock:
+                if next(left, None) is None:
+                    return
+            took = timed(function)
+            with lock:
+                latencies.append(took)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, calls / (time.perf_counter() - start)

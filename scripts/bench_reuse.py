@@ -18,36 +18,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from safecode import Case, Sandbox, engine
-from bench_common import CODE, ms, percentile, refilled, runner, table, timed
+from bench_common import CODE, ms, percentile, refilled, runner, sustained, table, timed
 
 POOL, REUSE, ROUNDS = 4, 100, 2
 
 
 def throughput(function, calls, workers=POOL):
     """Runs a second, calling `function` `calls` times from `workers` threads."""
-    left, lock = iter(range(calls)), threading.Lock()
-
-    def work():
-        while True:
-            with lock:
-                if next(left, None) is None:
-                    return
-            function()
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=work) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return calls / (time.perf_counter() - start)
+    return sustained(function, calls, workers)[1]
 
 
-def sustained(calls, raw, runtime=None):
+def contenders_sustained(calls, raw, runtime=None):
     """Runs a second of each contender, `calls` in all, in ROUNDS interleaved rounds."""
     where = {"runtime": runtime} if runtime else {}
     contenders = {f"reuse={REUSE}": Sandbox(warm=POOL, reuse=REUSE, **where), "reuse=1": Sandbox(warm=POOL, **where)}
@@ -154,7 +138,7 @@ def human_eval(samples_per_task=5):
 
 
 def report(calls, samples, raw):
-    rates, stats = sustained(calls, raw)
+    rates, stats = contenders_sustained(calls, raw)
     print(f"\nReuse, sustained: {calls} {CODE} at {POOL} at a time, {ROUNDS} interleaved rounds (runs a second)")
     for name, rate in rates.items():
         print(f"{name:16} {rate:8.1f} runs/s  {rate / rates['reuse=1']:6.2f}x reuse=1  "
@@ -162,7 +146,7 @@ def report(calls, samples, raw):
     fallbacks = ", ".join(f"{name} {box['cold']}" for name, box in stats.items())
     print(f"cold fallbacks: {fallbacks}")
     if "runsc" in engine.runtimes():
-        gvisor, _ = sustained(calls // 2, None, runtime="runsc")
+        gvisor, _ = contenders_sustained(calls // 2, None, runtime="runsc")
         print(f"gVisor, {calls // 2} calls: " + ", ".join(f"{name} {rate:.1f} runs/s" for name, rate in gvisor.items())
               + f"; reuse/reuse=1 {gvisor[f'reuse={REUSE}'] / gvisor['reuse=1']:.2f}x")
     times, clearing, _ = idle(samples)

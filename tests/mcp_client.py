@@ -153,6 +153,17 @@ class HttpServer:
         finally:
             connection.close()
 
+    def end_session(self, session):
+        """DELETE the MCP session; the answer's status."""
+        connection = self.connect()
+        try:
+            connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
     def initialize(self, headers=None):
         status, headers, body = self.post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},

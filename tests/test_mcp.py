@@ -292,9 +292,7 @@ def test_http_sessions_json_and_event_streams(http_server):
     progress, answer = http_server.call(session, streamed)  # the output may come in more than one piece
     assert "".join(note["params"]["message"] for note in progress) == "42\n"
     assert answer["result"]["structuredContent"]["stdout"] == "42\n"
-    connection = http_server.connect()
-    connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
-    assert connection.getresponse().status == 204
+    assert http_server.end_session(session) == 204
     assert http_server.post(CALL, session)[0] == 404
 
 
@@ -312,9 +310,7 @@ def test_http_every_answer_reaches_the_client_however_long_the_call(http_server)
             assert answer["result"]["structuredContent"]["stdout"] == "0\n1\n2\n3\nend\n", answer
             assert "".join(note["params"]["message"] for note in notes) == ("0\n1\n2\n3\nend\n" if meta else "")
     finally:
-        connection = http_server.connect()
-        connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
-        connection.getresponse().read()
+        http_server.end_session(session)
 
 
 def test_http_a_dropped_plain_json_call_ends_its_run_within_a_second(http_server):
@@ -331,9 +327,7 @@ def test_http_a_dropped_plain_json_call_ends_its_run_within_a_second(http_server
     connection.sock.shutdown(socket.SHUT_RDWR)  # the client is gone mid-call, with nothing written to it yet
     connection.close()
     assert wait_for_no_containers(seconds=2) == []
-    connection = http_server.connect()
-    connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
-    assert connection.getresponse().status == 204
+    assert http_server.end_session(session) == 204
 
 
 @pytest.mark.parametrize("change, status", [
@@ -355,9 +349,7 @@ def test_http_bad_requests_are_4xx(http_server, change, status):
         if change.get("message") == b"{not json":
             assert json.loads(got[2])["error"]["code"] == -32700
     finally:
-        connection = http_server.connect()
-        connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
-        connection.getresponse().read()
+        http_server.end_session(session)
 
 
 def test_http_get_is_405_and_sessions_are_capped(http_server):
@@ -368,9 +360,7 @@ def test_http_get_is_405_and_sessions_are_capped(http_server):
     status, _, body = http_server.post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})
     assert status == 503 and "MCP sessions" in json.loads(body)["error"]["message"]
     for session in made:
-        connection = http_server.connect()
-        connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
-        assert connection.getresponse().status == 204
+        assert http_server.end_session(session) == 204
 
 
 def test_http_a_dropped_connection_or_a_deleted_session_ends_its_runs(http_server):
@@ -393,9 +383,7 @@ def test_http_a_dropped_connection_or_a_deleted_session_ends_its_runs(http_serve
     kept = http_server.post({**CALL, "params": {"name": "run_python", "arguments": {"code": "x = 1",
                                                                                      "session": "s"}}}, session)
     assert kept[0] == 200 and len(engine.ours()) == 1
-    connection = http_server.connect()
-    connection.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session})
-    assert connection.getresponse().status == 204
+    assert http_server.end_session(session) == 204
     assert wait_for_no_containers(seconds=3) == []
 
 
