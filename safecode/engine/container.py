@@ -48,10 +48,9 @@ class Container(Ending, Between):
     run would wait for them).
     """
 
-    def __init__(self, limits, image, endpoint, preload=(), name=None, runs=1):
-        """`runs`: how many programs it may run, one after another (reuse)."""
+    def __init__(self, limits, image, endpoint, preload=(), name=None):
         self.image = image
-        self.runs_left = runs
+        self.runs_left = 1  # programs it may still run, one after another (a reusing pool raises it)
         self.runs = 0  # programs handed to it so far
         self.recycle = None  # what takes it back after a program that leaves it running (a pool's)
         self.end = b""  # the end token of its program in flight
@@ -200,9 +199,9 @@ def new_name():
     return f"safecode-{uuid.uuid4().hex[:16]}"
 
 
-def start_ready(limits, image, endpoint, cancel=None, preload=(), name=None, runs=1):
+def start_ready(limits, image, endpoint, cancel=None, preload=(), name=None):
     """A new container, started and ready for its program (what a cold run waits for, and a pool keeps)."""
     with turn(cancel):
-        container = Container(limits, image, endpoint, preload, name, runs)
+        container = Container(limits, image, endpoint, preload, name)
         container.wait_ready(cancel=cancel)
         return container

@@ -69,7 +69,8 @@ class Pool(Returns):
 
     @property
     def names(self):
-        """The names of the containers the pool holds: ready, or still starting."""
+        """The names of the containers the pool holds: ready, starting, coming back, or running a program after which
+        they come back."""
         with self._lock:
             return {container.name for container in (*self._ready, *self._coming())} | self._names
 

@@ -35,8 +35,8 @@ class Sandbox(Grading):
     """Runs programs in fresh hardened containers, each with the same limits and image.
 
     With `warm=N` it keeps up to N containers started ahead of time, so a program starts in milliseconds rather
-    than in the few hundred Docker needs; each still runs exactly one program. Close it (or use `with`) to remove
-    them; they are also removed at interpreter exit, and end by themselves if this process dies.
+    than in the few hundred Docker needs; each runs one program, or up to `reuse` of them. Close it (or use `with`)
+    to remove them; they are also removed at interpreter exit, and end by themselves if this process dies.
 
     Where they run: `runtime` picks the engine's OCI runtime ("runsc" for gVisor; default: the engine's own);
     `engine="podman"` drives podman instead of docker; `host` ("ssh://user@box") or `context` (a Docker context)
