@@ -37,7 +37,7 @@ demo: image  ## the web example on http://127.0.0.1:8000, with scratch space, an
 test: $(VENV)/.installed browser engines  ## without Docker (and not under CI=true) the Docker tests are skipped, not failed
 	@$(MAKE) --no-print-directory image || \
 	  { [ "$$CI" != true ] && echo "make test: no Docker Engine here: its tests will be skipped" >&2; }
-	cd tests && SAFECODE_TEST_INSTALLED=1 ../$(VPY) -m pytest
+	cd tests && SAFECODE_TEST_INSTALLED=1 ../$(VPY) -m pytest --durations=20  # the slowest: the 12-minute budget
 	@$(MAKE) --no-print-directory test-versions
 
 test-fast: $(VENV)/.installed  ## only the tests that need no Docker

@@ -205,11 +205,10 @@ def probe(sandbox, stdin):
 @pytest.mark.own_pools
 def test_nothing_crosses_from_one_program_to_the_next(wall):
     with Sandbox(warm=1, reuse=100, scratch="8m", max_output=1 << 20, **wall) as sandbox:
-        fresh = probe(sandbox, "probe's own input")
+        fresh = before = probe(sandbox, "probe's own input")
         assert sandbox.stats()["reused"] == 0
         for name, (code, options, shows, survives) in ATTACKS.items():
-            before = probe(sandbox, "probe's own input")  # the container the attack will take
-            attack = sandbox.execute(textwrap.dedent(code), **options)
+            attack = sandbox.execute(textwrap.dedent(code), **options)  # in the container `before` ran in
             gvisor_lost = survives is GVISOR_MAY_LOSE_IT and "runtime" in wall
             assert shows(attack) or gvisor_lost, f"{name}: {str(attack)[:1000]}"
             after = probe(sandbox, "probe's own input")
@@ -219,6 +218,7 @@ def test_nothing_crosses_from_one_program_to_the_next(wall):
                 assert after["host"] == before["host"], f"{name}: the container was replaced: {sandbox.stats()}"
             elif survives is False:
                 assert after["host"] != before["host"], f"{name}: the container took another program"
+            before = after
         stats = sandbox.stats()
         assert stats["reused"] >= len(ATTACKS) and stats["cold"] == 0, stats
 
