@@ -315,8 +315,8 @@ def test_jobe_support_files_and_missing_attributes(server):
                                       {"Content-type": "application/json", "Accept": "text/plain"})
         assert status == 204
         assert server.request("HEAD", f"{JOBE}/files/{key}", headers={"Accept": "text/plain"})[0] == 204
-    got = jobe_run(server, {"sourcecode": "print(open('file1').read())\nprint(open('file2').read())\n",
-                            "file_list": [["rid01", "file1"], ["rid02", "file2"]]})
+    got = jobe_run(server, {"sourcecode": "print(open('file1').read())\nprint(open('data/file2').read())\n",
+                            "file_list": [["rid01", "file1"], ["rid02", "data/file2"]]})  # a folder too
     assert (got["outcome"], got["stdout"]) == (15, "The first file\nLine 2\nSecond file\n"), got
     assert server.request("HEAD", f"{JOBE}/files/unknown")[0] == 404
     status, answer = post(server, f"{JOBE}/runs/", {"run_spec": {"sourcecode": "print(1)"}})

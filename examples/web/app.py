@@ -54,7 +54,7 @@ class App:
             "/sessions/<id>": {"DELETE": self.delete_session}, "/sessions/<id>/run": {"POST": self.run},
             "/sessions/<id>/run/stream": {"POST": self.run_stream},
         }
-        service = Service(sandbox, lambda run: self.gate(run, self.queue_wait), token)
+        service = Service(sandbox, lambda run: self.gate(run, self.queue_wait))
         self.apis = {**piston.routes(service), **fusion.routes(service), **judge0.routes(service),
                      **jobe.routes(service)}  # each answers in its own API's shape
 

@@ -9,14 +9,10 @@ and what it leaves there comes back.
 import base64
 
 from ...errors import SafecodeError
-from .web import MEGABYTE, Request, checked_name, decoded, execute, json_answer, number
+from .web import MEGABYTE, Request, checked_name, decoded, execute, in_working_folder, json_answer, number
 
-SCRATCH = "16m"  # writable space for a run with files, when the server has none of its own
 FIELDS = {"code", "language", "run_timeout", "compile_timeout", "memory_limit_MB", "stdin", "files", "fetch_files",
           "args"}
-WORKDIR = ("import os as __o, shutil as __s\nfor __n in {names!r}:\n"
-           "    __o.makedirs(__o.path.dirname('/app/out/' + __n), exist_ok=True); __s.copyfile('/app/' + __n, "
-           "'/app/out/' + __n)\n__o.chdir('/app/out'); del __o, __s\n")
 
 
 def routes(service):
@@ -84,8 +80,8 @@ def _job(body, service):
         raise _Invalid(["body", "files"], str(error), "value_error") from None
     scratch = None
     if sent or fetch:
-        code = WORKDIR.format(names=sorted(sent)) + code
-        scratch = None if service.sandbox.limits.scratch else SCRATCH
+        prelude, sent, scratch = in_working_folder(sent, service)
+        code = prelude + code
     return {"code": code, "stdin": stdin or "", "timeout": timeout, "files": sent, "scratch": scratch,
             "memory": memory * MEGABYTE if memory > 0 else None}, fetch
 

@@ -16,21 +16,13 @@ import time
 from ...errors import SafecodeError
 from ...verdicts import Verdict, run_verdict
 from ..gate import Busy
-from .web import MEGABYTE, Request, checked_name, execute, json_answer
+from .web import MEGABYTE, Request, checked_name, execute, in_working_folder, json_answer
 
 BASE = "/jobe/index.php/restapi"
 OVERLOAD_TEST = "!** TESTING OVERLOAD EXCEPTION **!"  # Jobe's own hack: answer as if overloaded
 OUTCOMES = {Verdict.accepted: 15, Verdict.syntax_error: 11, Verdict.runtime_error: 12, Verdict.time_limit: 13,
             Verdict.memory_limit: 17, Verdict.output_limit: 12, Verdict.sandbox_error: 20}
-SCRATCH = "64m"  # the working folder, when the server has no scratch space of its own
 MAX_FILES, MAX_FILE_BYTES, FILE_AGE = 1000, 64 * MEGABYTE, 3600.0
-# main.py: the working folder made as Jobe's, then the program run as Jobe runs it.
-LAUNCH = """import os, shutil
-for name in sorted(os.listdir('/app/jobe')):
-    shutil.copyfile('/app/jobe/' + name, '/app/out/' + name)
-os.chdir('/app/out')
-os.execvp('python3', {argv!r})
-"""
 
 
 def routes(service):
@@ -123,14 +115,14 @@ def _job(spec, service, files):
     if cputime is not None and cputime > service.sandbox.limits.timeout:
         raise ValueError("cputime exceeds maximum allowed on this Jobe server")
     name = checked_name(spec.get("sourcefilename") or "prog.py")
-    sent = {f"jobe/{name}": spec["sourcecode"]}
+    sent = {name: spec["sourcecode"]}
     for entry in spec.get("file_list") or []:
         if not isinstance(entry, list) or len(entry) != 2:
             raise ValueError("file_list must be a list of [file id, file name] pairs")
         content = files.get(entry[0])
         if content is None:
             raise LookupError(entry[0])
-        sent[f"jobe/{checked_name(entry[1])}"] = content
+        sent[checked_name(entry[1])] = content
     try:
         interpreter = [part for arg in parameters.get("interpreterargs") or [] for part in shlex.split(str(arg))]
     except ValueError as error:
@@ -140,9 +132,10 @@ def _job(spec, service, files):
     stdin = spec.get("input") or ""
     if not isinstance(stdin, str) or not isinstance(spec["sourcecode"], str):
         raise ValueError("sourcecode and input must be strings")
-    return {"code": LAUNCH.format(argv=["python3", *interpreter, name, *runargs]), "stdin": stdin, "files": sent,
-            "timeout": cputime, "memory": int(memory) * MEGABYTE if isinstance(memory, int) and memory > 0 else None,
-            "scratch": None if service.sandbox.limits.scratch else SCRATCH}
+    prelude, sent, scratch = in_working_folder(sent, service)
+    run = f"__import__('os').execvp('python3', {['python3', *interpreter, name, *runargs]!r})\n"  # as Jobe runs it
+    return {"code": prelude + run, "stdin": stdin, "files": sent, "timeout": cputime, "scratch": scratch,
+            "memory": int(memory) * MEGABYTE if isinstance(memory, int) and memory > 0 else None}
 
 
 def _outcome(outcome, stdout="", stderr="", cmpinfo=""):

@@ -16,6 +16,11 @@ from ..sandbox import Sandbox
 
 Answer = Tuple[int, bytes, List[Tuple[str, str]]]
 MEGABYTE = 1 << 20
+SCRATCH = "64m"  # a working folder's room, when the server has no scratch space of its own
+# A program's prelude: the sent files, under /app/work/ (read-only), copied into out/ (writable), which it works in.
+WORKING_FOLDER = ("import os as __o, shutil as __s\nfor __n in {names!r}:\n"
+                  "    __o.makedirs(__o.path.dirname('/app/out/' + __n), exist_ok=True); "
+                  "__s.copyfile('/app/work/' + __n, '/app/out/' + __n)\n__o.chdir('/app/out'); del __o, __s\n")
 
 
 @dataclasses.dataclass
@@ -36,11 +41,10 @@ class Request:
 
 @dataclasses.dataclass
 class Service:
-    """What the APIs run with: the server's Sandbox, its gate (run(callable) queues and runs it), and its token."""
+    """What the APIs run with: the server's Sandbox, and its gate (run(callable) queues and runs it)."""
 
     sandbox: Sandbox
     run: Callable[[Callable[[], Any]], Any]
-    token: Optional[str] = None
     _python: Optional[str] = None
 
     def python_version(self) -> str:
@@ -95,6 +99,13 @@ def checked_name(name) -> str:
     if problem:
         raise ValueError(f"file name {name!r}: {problem}")
     return name
+
+
+def in_working_folder(files, service):
+    """For a program that works in a writable folder holding its files, as SandboxFusion and Jobe run programs: the
+    prelude to its code, the files as the sandbox takes them, and the scratch space to ask for."""
+    return (WORKING_FOLDER.format(names=sorted(files)), {f"work/{name}": data for name, data in files.items()},
+            None if service.sandbox.limits.scratch else SCRATCH)
 
 
 def execute(service: Service, code: str, *, stdin="", timeout=None, memory: Optional[int] = None, files=None,
