@@ -74,6 +74,8 @@ def traits():
 def restore(was):
     """Put the supervisor's traits back as `was`; what could not be, in words, or None."""
     now = traits()
+    if now == was:  # the usual case: nothing to put back
+        return None
     for name, value in was["rlimits"].items():
         if now["rlimits"][name] != value:
             try:
