@@ -14,6 +14,7 @@ from ..engine.endpoint import Endpoint
 from ..engine.pool import Pool
 from ..files import files_in
 from ..limits import Limits
+from ..reader.run import program_source
 from ..verdicts import Case, CaseResult, Compare, Report, Verdict, check_cases, check_compare, judge, program_for
 
 Submission = Tuple[str, Sequence[Case]]
@@ -41,9 +42,8 @@ class Grading:
         """
         checked = check_cases(cases)
         check_compare(compare)
-        if not isinstance(code, str):
-            raise TypeError(f"code must be str, not {type(code).__name__}")
-        files_in(files, self.limits.max_files)  # bad files are an error before any container
+        program_source(code, self.limits)  # a bad program and bad files are errors before any container
+        files_in(files, self.limits.max_files)
         with self._one_container(len(checked)) as sandbox:
             results = []
             for case in checked:
