@@ -127,3 +127,13 @@ def test_post_check_answers_the_report(docker, app):
 def test_post_check_bad_input_is_a_400_saying_what(app, payload, says):
     status, _, answer = post(app, payload, path="/check")
     assert status == 400 and says in answer["error"], answer
+
+
+@pytest.mark.pure
+def test_progress_is_shown_only_on_a_terminal_with_something_to_count(monkeypatch):
+    from safecode.faces.evaluate import Progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert Progress(3).shown and not Progress(0).shown  # one program checked: its table, no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert not Progress(3).shown

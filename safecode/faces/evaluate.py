@@ -137,10 +137,11 @@ def read_jsonl(path) -> Iterator[dict]:
 
 
 class Progress:
-    """A progress bar on stderr, only when stderr is a terminal."""
+    """A progress bar on stderr, only when stderr is a terminal and there is more than one thing to count (a total of
+    0 says there is not)."""
 
     def __init__(self, total):
-        self.total, self.count, self.shown = total, 0, sys.stderr.isatty()
+        self.total, self.count, self.shown = total, 0, total > 0 and sys.stderr.isatty()
 
     def step(self):
         self.count += 1
