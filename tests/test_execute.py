@@ -1,6 +1,7 @@
 """execute() against a real Docker Engine: the seeds' examples and every way a run can go wrong."""
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -10,7 +11,10 @@ import pytest
 from safecode import DockerError, DockerUnavailable, ImageNotFound, Sandbox, execute
 from safecode import engine
 from conftest import caller_process, end_process, wait_for_no_containers
+from safecode.engine.container import start_ready
+from safecode.engine.image import DEFAULT_IMAGE
 from safecode.engine.leftovers import remove_stale_code_dirs
+from safecode.limits import Limits
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -438,6 +442,22 @@ def test_a_killed_caller_leaves_nothing_running_for_long(tmp_path):
     assert wait_for_no_containers(seconds=15) == []
     assert time.monotonic() - killed < 2 + 5 + 3  # time limit + the supervisor's backstop + Docker's teardown
     assert remove_stale_code_dirs(min_age=0) >= 1  # what `safecode cleanup` removes after such a crash
+
+
+def test_a_started_container_that_has_gone_is_asked_for_once_not_waited_for(monkeypatch):
+    """A name not found is waited for (1.5 s) only while its creation may be in flight: a container that said it
+    was ready and has gone by itself (as a session's goes when its kernel ends) is asked for once."""
+    container = start_ready(Limits(), DEFAULT_IMAGE, engine.LOCAL)
+    try:
+        os.kill(container.proc.pid, signal.SIGSTOP)  # its client stays, while its container goes
+        assert engine.docker("rm", "--force", container.name).returncode == 0
+        calls = []
+        real = engine.cli.docker
+        monkeypatch.setattr(engine.cli, "docker", lambda *argv, **options: calls.append(argv) or real(*argv, **options))
+        container.stop()
+        assert [argv[0] for argv in calls] == ["rm"]
+    finally:
+        container.stop()
 
 
 def running_program():

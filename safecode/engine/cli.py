@@ -12,6 +12,7 @@ from ..errors import DockerError, DockerUnavailable, ImageNotFound, PreloadFaile
 
 LOCAL = Endpoint()
 REMOVE_TIMEOUT = 15  # seconds an engine has to remove a container before it counts as not answering
+REMOVE_ATTEMPTS = 5  # calls made for a name not found, in case its creation is still in flight
 
 START_HINT = (
     "start the Docker daemon (e.g. 'sudo systemctl start docker', or 'sudo scripts/ensure-docker' "
@@ -115,13 +116,14 @@ def runtimes(endpoint=LOCAL):
 NOW = {"podman": ("--time", "0")}
 
 
-def remove(*names, attempts=5, endpoint=LOCAL):
+def remove(*names, attempts=REMOVE_ATTEMPTS, endpoint=LOCAL):
     """Kill and remove containers by name, waiting a little for one whose creation may still be in flight.
 
     A `docker run` client killed while the engine creates its container leaves that creation going: the container
     appears later, created and never started. So a name not found yet is asked for again, 0.1 s later, then 0.2,
-    0.4 and 0.8 (1.5 s in all, on a busy engine); a container that exists is removed at the first call. (A start
-    that is merely cancelled is not killed at all: see Container.wait_ready.)
+    0.4 and 0.8 (1.5 s in all, on a busy engine); a container that exists is removed at the first call. One that
+    said it was ready has been made: `attempts=1` for it, as not found then means gone (by itself, as a session
+    whose kernel ended goes). (A start that is merely cancelled is not killed at all: see Container.wait_ready.)
     """
     pending = list(names)
     for attempt in range(attempts):

@@ -102,6 +102,7 @@ class Container(Ending, Between):
             self.stop()
             raise
         if said == self.mark + READY:
+            self.started = True
             return
         if said is None:
             self.stop()

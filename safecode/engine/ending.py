@@ -31,6 +31,7 @@ class Ending:
     """
 
     killed = False  # whether we killed the client: then its container may still exist
+    started = False  # whether it said it was ready: then the engine has made it, and a name not found is gone
     gone = None  # what to tell when it is stopped: its pool's wake-up
 
     def drain(self, pipe, limit=CHUNK):
@@ -63,7 +64,7 @@ class Ending:
             self.kill_client()
             if self.killed:
                 self.killed = False  # one attempt: an engine that does not answer is not asked twice
-                cli.remove(self.name, endpoint=self.endpoint)
+                cli.remove(self.name, attempts=1 if self.started else cli.REMOVE_ATTEMPTS, endpoint=self.endpoint)
         finally:
             self._close()
             if self.gone is not None:
