@@ -235,6 +235,19 @@ class Runs:
         self._streams.append((sandbox, sandbox.stats()))
         return sandbox.stream(textwrap.dedent(code), **per_run)
 
+    def session(self, **options):
+        """A session: of its own sandbox (cold), or one that took a pooled container that was ready (warm); the
+        keywords `idle` and `lifetime` go to the session, the rest make the sandbox. The caller closes it."""
+        options = {**self.where, **options}
+        if self.kind == "cold":
+            return safecode.session(**options)
+        per_session = {key: options.pop(key) for key in ("idle", "lifetime") if key in options}
+        sandbox, _ = self._warm(options)
+        before = sandbox.stats()["warm"]
+        made = sandbox.session(**per_session)
+        assert sandbox.stats()["warm"] == before + 1, "the session did not come from the pool"
+        return made
+
     def close(self):
         for sandbox, before in self._streams:
             self._done(sandbox, before)

@@ -119,7 +119,7 @@ def test_the_loop_never_waits_with_100_runs_in_flight():
 
         stop = asyncio.Event()
         tick = asyncio.ensure_future(ticker(stop))
-        async with AsyncSandbox(warm=4, timeout=60) as sandbox:
+        async with AsyncSandbox(warm=4, reuse=5, timeout=60) as sandbox:  # 20 containers: starts, reuse and runs
             results = await asyncio.gather(*(sandbox.execute(f"print({i})") for i in range(100)))
         stop.set()
         await tick

@@ -3,9 +3,7 @@
 
 import pytest
 
-from conftest import wait_ready
-
-from safecode import Display, Output, Sandbox
+from safecode import Display, Output
 from safecode.engine import image
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
@@ -51,11 +49,8 @@ def test_a_csv_in_a_chart_out(run):
 
 def test_charts_come_in_order_with_the_output_while_the_program_runs(runs):
     code = "import matplotlib.pyplot as plt\nprint('one')\nplt.plot([1])\nplt.show()\nprint('two')\nplt.plot([2])"
-    with (Sandbox(warm=1, **LIMITS) if runs.kind == "warm" else Sandbox(**LIMITS)) as box:
-        if runs.kind == "warm":
-            wait_ready(box, seconds=60)
-        kinds = [type(event) for event in box.stream(code) if isinstance(event, (Output, Display))]
-        assert box.stats()[runs.kind] == 1
+    with runs.stream(code, **LIMITS) as run:
+        kinds = [type(event) for event in run if isinstance(event, (Output, Display))]
     events = [kind for at, kind in enumerate(kinds) if not at or kind is not kinds[at - 1]]  # a line may come in pieces
     assert events == [Output, Display, Output, Display]  # the last: left open at the end
 
@@ -67,13 +62,10 @@ def test_figures_left_open_are_shown_at_the_end_even_after_an_error(run):
 
 
 def test_a_cells_dataframe_is_a_table_beside_its_text_and_shown_once(runs):
-    with (Sandbox(warm=1, **LIMITS) if runs.kind == "warm" else Sandbox(**LIMITS)) as box:
-        if runs.kind == "warm":
-            wait_ready(box, seconds=60)
-        with box.session() as cells:
-            first = cells.execute("import pandas as pd\ndf = pd.DataFrame({'x': [1, 2], 'y': [3, 4]})\ndf.head()")
-            plain = cells.execute("len(df)")
-            chart = cells.execute("df.plot(x='x', y='y')\nNone")
+    with runs.session(**LIMITS) as cells:
+        first = cells.execute("import pandas as pd\ndf = pd.DataFrame({'x': [1, 2], 'y': [3, 4]})\ndf.head()")
+        plain = cells.execute("len(df)")
+        chart = cells.execute("df.plot(x='x', y='y')\nNone")
     (table,) = first.displays
     assert "<table" in table.html and table.text.split() == ["x", "y", "0", "1", "3", "1", "2", "4"]
     assert first.stdout == ""  # its text is in the display, not on stdout too

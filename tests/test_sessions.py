@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from conftest import (DELIVERIES, POOLS, caller_process, container_exists, end_process, on_wall,
-                      wait_for_no_containers, wait_ready)
+from conftest import (DELIVERIES, Runs, caller_process, container_exists, end_process, on_wall,
+                      wait_for_no_containers)
 from safecode import Output, Result, SessionEnded, session
 from safecode.engine.endpoint import Endpoint
 from safecode.engine.leftovers import remove_stale_code_dirs
@@ -24,22 +24,12 @@ def wall(request, docker):
 @pytest.fixture(params=["cold", "warm"])
 def open_session(request, wall):
     """A session of its own sandbox (cold), or one taken from a pool with a ready container (warm), on a local and
-    on a remote engine; `open_session.endpoint` is where its containers are."""
-    sessions = []
+    on a remote engine (see conftest's Runs.session); `open_session.endpoint` is where its containers are."""
+    runs, sessions = Runs(request.param, wall), []
 
     def start(**options):
-        options = {**wall, **options}
-        if request.param == "cold":
-            made = session(**options)
-        else:
-            per_session = {key: options.pop(key) for key in ("idle", "lifetime") if key in options}
-            sandbox = POOLS.get(options)  # kept from test to test, as `runs` keeps them
-            wait_ready(sandbox)
-            before = sandbox.stats()["warm"]
-            made = sandbox.session(**per_session)
-            assert sandbox.stats()["warm"] == before + 1, "the session did not come from the pool"
-        sessions.append(made)
-        return made
+        sessions.append(runs.session(**options))
+        return sessions[-1]
 
     start.endpoint = Endpoint(**wall)
     yield start
@@ -149,7 +139,7 @@ def test_idle_sessions_end_by_themselves(open_session):
 
 
 def test_a_session_ends_after_its_lifetime_however_busy(open_session):
-    live = open_session(lifetime=2)
+    live = open_session(lifetime=1)
     result = live.execute("import time\nwhile True: time.sleep(0.1)", timeout=30)
     assert result.session_ended and result.duration < 10
 
@@ -167,7 +157,8 @@ def test_a_rich_last_expression_is_a_display_and_display_works_in_cells(open_ses
 
 
 def test_a_lifetime_holds_with_cells_arriving_every_few_tenths_of_a_second(open_session):
-    live = open_session(lifetime=3)
+    lifetime = 2
+    live = open_session(lifetime=lifetime)
     host, opened = host_of(live), time.monotonic()
     ended = None
     while time.monotonic() - opened < 10:
@@ -177,9 +168,9 @@ def test_a_lifetime_holds_with_cells_arriving_every_few_tenths_of_a_second(open_
             ended = time.monotonic() - opened
             break
         if result.session_ended:  # the cell in flight when the lifetime ran out says so
-            assert "lifetime of 3s" in result.stderr and result.status != "ok"
+            assert f"lifetime of {lifetime}s" in result.stderr and result.status != "ok"
         time.sleep(0.1)
-    assert ended is not None and 2.5 < ended < 3 + 1.5, ended  # within a second of its lifetime (and a cell)
+    assert ended is not None and lifetime - 0.5 < ended < lifetime + 1.5, ended  # within a second (and a cell)
     assert not live.alive
     with pytest.raises(SessionEnded):
         live.execute("1")

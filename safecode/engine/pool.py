@@ -83,9 +83,11 @@ class Pool(Returns):
     def take(self, wait=TAKE_WAIT, cancel=None):
         """A ready container, or None: the caller then runs cold.
 
-        With none ready, a caller waits, at most `wait` seconds, only for a container already starting that no
-        caller ahead of it will get: that one is sooner than a cold start, and Docker is not asked for more
-        containers than there are callers. Callers are served first come, first served.
+        With none ready, a caller waits, at most `wait` seconds, for a container already starting that no caller
+        ahead of it will get: that one is sooner than a cold start, and Docker is not asked for more containers than
+        there are callers. With reuse it waits while the pool has any container, ready, starting, coming back or out
+        running a program after which it comes back (each serves many callers in turn): a burst larger than the pool
+        queues for its containers rather than starting one each. Callers are served first come, first served.
         """
         deadline = time.monotonic() + wait
         me = object()
@@ -101,7 +103,9 @@ class Pool(Returns):
                             return container
                         self.unfit += 1
                     remaining = deadline - time.monotonic()
-                    if self._closed or remaining <= 0 or self._waiting.index(me) >= len(self._ready) + self._starting:
+                    none_for_me = self._waiting.index(me) >= len(self._ready) + self._starting
+                    in_turn = self.reuse > 1 and (self._ready or self._starting or self._coming())  # serving in turn
+                    if self._closed or remaining <= 0 or none_for_me and not in_turn:
                         return None
                     if cancel is not None:
                         cancel.check()
