@@ -51,8 +51,7 @@ class Pool(Returns):
         these, started by the caller (to learn at once that they can be had), handed to the pool; `reuse`: the
         programs each container runs, one after another, before it is replaced."""
         self.size, self._limits, self._image, self._endpoint = size, limits, image, endpoint
-        self.reuse = reuse
-        self.preload = tuple(preload)
+        self.reuse, self.preload = reuse, tuple(preload)
         self._ready = collections.deque([first] if first is not None else [])
         self._names = set()  # of the containers still starting (or coming back)
         self._out = set()  # containers running a program, that come back after it if it leaves them fit
@@ -84,11 +83,9 @@ class Pool(Returns):
         """A ready container, or None: the caller then runs cold.
 
         With none ready, a caller waits, at most `wait` seconds, for a container already starting that no caller
-        ahead of it will get: that one is sooner than a cold start, and Docker is not asked for more containers than
-        there are callers. With reuse it waits while the pool has any container, ready, starting, coming back or out
-        running a program after which it comes back (each serves many callers in turn): a burst larger than the pool
-        queues for its containers rather than starting one each. Callers are served first come, first served.
-        """
+        ahead of it will get (sooner than a cold start, and no more starts than callers); with reuse, while the pool
+        has any container, as each serves callers in turn: a burst larger than the pool queues, first come first
+        served, rather than starting a container each."""
         deadline = time.monotonic() + wait
         me = object()
         with self._lock, cancel.waking(self._wake_all) if cancel is not None else contextlib.nullcontext():
@@ -103,9 +100,9 @@ class Pool(Returns):
                             return container
                         self.unfit += 1
                     remaining = deadline - time.monotonic()
-                    none_for_me = self._waiting.index(me) >= len(self._ready) + self._starting
-                    in_turn = self.reuse > 1 and (self._ready or self._starting or self._coming())  # serving in turn
-                    if self._closed or remaining <= 0 or none_for_me and not in_turn:
+                    mine = self._waiting.index(me) < len(self._ready) + self._starting or self.reuse > 1 and (
+                        self._ready or self._starting or self._coming())  # with reuse, each serves callers in turn
+                    if self._closed or remaining <= 0 or not mine:
                         return None
                     if cancel is not None:
                         cancel.check()
