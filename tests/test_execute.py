@@ -140,8 +140,8 @@ def test_not_root_and_no_capabilities(run, wall):
 
 @pytest.mark.own_pools  # programs that reuse one container share its user id, by design: a pool of reuse=1 here
 def test_each_run_has_its_own_user(run):
-    uids = {run("import os; print(os.getuid())").stdout for _ in range(3)}
-    assert len(uids) == 3
+    uids = {run("import os; print(os.getuid())").stdout for _ in range(2)}
+    assert len(uids) == 2
 
 
 def test_host_environment_does_not_reach_the_container(run, monkeypatch):
@@ -342,7 +342,7 @@ def test_fork_bomb_is_contained(run, wall):
             except OSError:
                 pass
         """,
-        timeout=1.5,
+        timeout=1,
     )
     # Under gVisor, each process costs the sandbox's memory and host tasks: the memory limit or the sandbox's own
     # task limit (see command.host_pids) ends it first, and says so.
@@ -386,7 +386,7 @@ def test_concurrent_runs_do_not_cross_talk(run):
 
     def one(token):
         results[token] = run(
-            f"import sys, time; time.sleep(0.3); print({token!r}, sys.stdin.read())", stdin=token * 3
+            f"import sys, time; time.sleep(0.1); print({token!r}, sys.stdin.read())", stdin=token * 3
         )
 
     threads = [threading.Thread(target=one, args=(f"t{i}",)) for i in range(6)]

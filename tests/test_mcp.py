@@ -296,7 +296,7 @@ def test_http_sessions_json_and_event_streams(http_server):
     assert http_server.post(CALL, session)[0] == 404
 
 
-SLOW = "import time\nfor n in range(4):\n    print(n, flush=True)\n    time.sleep(0.5)\ntime.sleep(1.2)\nprint('end')"
+SLOW = "import time\nfor n in range(4):\n    print(n, flush=True)\n    time.sleep(0.2)\ntime.sleep(0.8)\nprint('end')"
 
 
 def test_http_every_answer_reaches_the_client_however_long_the_call(http_server):
