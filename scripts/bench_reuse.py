@@ -2,6 +2,8 @@
 
 - sustained: `print(2+2)` at 4 at a time through Sandbox(warm=4, reuse=100), Sandbox(warm=4) and a raw `docker run`
   with the same flags, in interleaved rounds; the same under gVisor (reuse against reuse=1);
+- burst: 100 programs at once on a pool of 4, reuse against reuse=1: the time until all are done, and how many ran
+  cold;
 - idle: one program at a time in a reused warm container against a fresh warm one, and what clearing costs;
 - memory: an idle container after 100 programs against a fresh one;
 - grading: one program against 50 I/O cases, the cost of a case beyond the program's own run;
@@ -18,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from safecode import Case, Sandbox, engine
@@ -52,6 +55,30 @@ def contenders_sustained(calls, raw, runtime=None):
         for box in contenders.values():
             box.close()
     return {name: statistics.mean(rate) for name, rate in rates.items()}, stats
+
+
+def burst(programs=100):
+    """`programs` at once on Sandbox(warm=POOL), with reuse and without, in ROUNDS interleaved rounds: seconds
+    until all are done (mean) and cold fallbacks (in all)."""
+    took, cold = {f"reuse={REUSE}": [], "reuse=1": []}, {f"reuse={REUSE}": 0, "reuse=1": 0}
+    for _ in range(ROUNDS):
+        for name in took:
+            with Sandbox(warm=POOL, reuse=REUSE if name != "reuse=1" else 1) as box:
+                refilled(box, wait=120)
+                took[name].append(at_once(runner(box), programs))
+                cold[name] += box.stats()["cold"]
+    return {name: statistics.mean(times) for name, times in took.items()}, cold
+
+
+def at_once(function, count):
+    """Seconds until `count` calls of `function`, all started together on threads of their own, are done."""
+    threads = [threading.Thread(target=function) for _ in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
 
 
 def idle(samples):
@@ -180,6 +207,10 @@ def report(calls, samples, raw):
         gvisor, _ = contenders_sustained(calls // 2, None, runtime="runsc")
         print(f"gVisor, {calls // 2} calls: " + ", ".join(f"{name} {rate:.1f} runs/s" for name, rate in gvisor.items())
               + f"; reuse/reuse=1 {gvisor[f'reuse={REUSE}'] / gvisor['reuse=1']:.2f}x")
+    took, cold = burst()
+    print(f"\nReuse, a burst: 100 {CODE} at once on warm={POOL}, {ROUNDS} interleaved rounds: "
+          + ", ".join(f"{name} {seconds:.2f} s ({cold[name]} cold)" for name, seconds in took.items())
+          + f"; {took['reuse=1'] / took[f'reuse={REUSE}']:.1f}x")
     times, clearing, _ = idle(samples)
     print(f"\nReuse, idle: one program at a time, {samples} interleaved samples each")
     table(times, "fresh warm", width=16)
