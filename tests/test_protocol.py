@@ -191,3 +191,27 @@ def test_no_files_are_expected_without_scratch():
     reader.feed("stdout", out + file_record("a", b"x"))
     reader.feed("stderr", err)
     assert reader.done() and reader.files == {} and reader.files_left_out == []
+
+
+def test_the_acknowledgement_comes_though_the_program_fills_stderr_first():
+    """The engine's client passes stdout and stderr on in one sequence: while its stderr pipe is full it passes on
+    nothing of stdout. A program that floods stderr the moment it is released kept the acknowledgement, written
+    before it, from coming: its container was discarded and the program run again, cold (the warm-pool flake)."""
+    import subprocess
+    import sys
+
+    from safecode.engine.container import Container
+
+    client = subprocess.Popen(  # the client, as it behaves: stderr's frames first, then the acknowledgement
+        [sys.executable, "-c", "import os\nos.write(2, b'e' * (1 << 20))\nos.write(1, %r + b'A')" % MARK],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    box = object.__new__(Container)  # no engine: only its reading of the acknowledgement
+    box.proc, box.mark, box.max_output, box.early = client, MARK, 100_000, b""
+    try:
+        assert box.read_ack(5)
+        assert box.early == b"e" * len(box.early) and 100_000 < len(box.early) <= 100_000 + (64 << 10)
+    finally:
+        client.kill()
+        client.wait()
+        client.stdout.close()
+        client.stderr.close()

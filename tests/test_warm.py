@@ -25,6 +25,19 @@ def test_warm_runs_are_warm_and_correct():
         wait_ready(sandbox, 2)  # both were replaced
 
 
+def test_programs_that_fill_stderr_at_once_run_once_each_warm():
+    """The acknowledgement must not wait behind the program's stderr (test_protocol has the mechanism): once, such a
+    program's container was taken for stuck, discarded, and the program run a second time, cold."""
+    code = "import os\nos.write(2, b'e' * 300_000)\nprint('out')"
+    with Sandbox(warm=1, reuse=100) as sandbox:
+        wait_ready(sandbox)
+        for _ in range(40):
+            result = sandbox.execute(code)
+            assert (result.stdout, result.stderr) == ("out\n", "e" * 300_000), str(result)[:300]
+        stats = sandbox.stats()
+    assert stats["warm"] == 40 and stats["cold"] == 0 and stats["unfit"] == 0, stats
+
+
 def test_no_program_sees_what_another_left():
     with Sandbox(warm=2) as sandbox:
         wait_ready(sandbox, 2)

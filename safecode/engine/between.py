@@ -1,6 +1,6 @@
-"""A container between two programs: whether an idle one is fit to take a program, and, with reuse, the end of a
-program's turn: the host sends the program's end token back, and the supervisor, once it has cleared what the
-program left (inside/between.py), says it is ready again.
+"""A container between two programs: its words that it is ready and that it took its work, whether an idle one is
+fit to take a program, and, with reuse, the end of a program's turn: the host sends the program's end token back,
+and the supervisor, once it has cleared what the program left (inside/between.py), says it is ready again.
 """
 
 import os
@@ -8,16 +8,18 @@ import selectors
 import shutil
 import time
 
-from .ending import Selector
+from .ending import CHUNK, Selector
 from ..files import OUT
 
 READY = b"R"  # the supervisor's word that it is up, or ready again after a program
+ACK = b"A"  # its word that it has taken its work
 CLEAN_TIMEOUT = 10.0  # seconds a reused container has to clear a program's traces and be ready again
 
 
 class Between:
-    """The part of a Container (container.py) that speaks between programs. Uses its `proc`, `mark`, `end`, and
-    what Ending gives (drain, kill_client, stop) and Container's `_read`."""
+    """The part of a Container (container.py) that speaks between programs: the words that say it is ready, that
+    it took its work, that a program's turn is over. Uses its `proc`, `mark`, `end`, `max_output`, `early`, and what
+    Ending gives (drain, kill_client, stop)."""
 
     @property
     def end_mark(self):
@@ -75,6 +77,57 @@ class Between:
                 except BlockingIOError:
                     pass
         os.set_blocking(fd, True)
+
+    def send(self, data):
+        """Write all of `data` to the container's stdin."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.proc.stdin.fileno(), view) :]
+
+    def read_ack(self, wait, cancel=None):
+        """True when the supervisor (or a session's kernel) acknowledges within `wait` seconds.
+
+        The program starts as soon as the acknowledgement is written, and may fill its stderr at once. The engine's
+        client passes both streams on in one sequence, and stops passing on stdout, the acknowledgement included,
+        while it cannot write stderr: so stderr is read meanwhile, into `early`, where the run's reader finds it
+        first (as much as its output limit can hold; past that the run stops anyway)."""
+        return self._read(len(self.mark) + 1, time.monotonic() + wait, cancel, keep_stderr=True) == self.mark + ACK
+
+    def _keep_early(self, selector):
+        """Read what stderr has into `early`, up to the output limit and a chunk (past it, read and dropped)."""
+        try:
+            chunk = os.read(self.proc.stderr.fileno(), CHUNK)
+        except BlockingIOError:  # left non-blocking by a drain, and nothing there after all
+            return
+        self.early += chunk[: max(0, self.max_output + CHUNK - len(self.early))]
+        if not chunk:
+            selector.unregister(self.proc.stderr)
+
+    def _read(self, size, deadline, cancel, keep_stderr=False):
+        """Exactly `size` bytes of stdout, or fewer at its end; None if they did not come by `deadline`."""
+        data = b""
+        fd = self.proc.stdout.fileno()
+        with Selector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            if keep_stderr:
+                selector.register(self.proc.stderr, selectors.EVENT_READ)
+            if cancel is not None:
+                selector.register(cancel, selectors.EVENT_READ)
+            while len(data) < size:
+                remaining = deadline - time.monotonic()
+                ready = {key.fileobj for key, _ in selector.select(remaining)} if remaining > 0 else set()
+                if cancel is not None:
+                    cancel.check()
+                if not ready:
+                    return None
+                if self.proc.stderr in ready:
+                    self._keep_early(selector)
+                if fd in ready:
+                    chunk = os.read(fd, size - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+        return data
 
 
 def clear_code(folder):

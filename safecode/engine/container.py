@@ -11,7 +11,6 @@ sending that token back, and the supervisor drops whatever came before it on std
 
 import os
 import secrets
-import selectors
 import subprocess
 import tempfile
 import time
@@ -20,14 +19,13 @@ import uuid
 from . import cli
 from .args import SCRIPT, build_args
 from .between import READY, Between, clear_code
-from .ending import TEARDOWN_TIMEOUT, Ending, Selector
+from .ending import TEARDOWN_TIMEOUT, Ending
 from .leftovers import code_dir_prefix
 from .shipping import SUPERVISOR, supervisor_command
 from .turns import turn
 from ..errors import Cancelled, DockerError, DockerUnavailable
 from ..files import OUT, pack_tree, write_tree
 
-ACK = b"A"  # the supervisor's word that it has taken its work (READY: that it is up)
 START_TIMEOUT = 60.0  # seconds for Docker to start a container and the interpreter in it
 ACK_GRACE = 2.0  # seconds a ready container has to acknowledge a program before it counts as stuck
 SESSION_GRACE = 5.0  # seconds a ready container has to start a session's kernel
@@ -57,6 +55,8 @@ class Container(Ending, Between):
         self.endpoint = endpoint
         self.out_bytes = limits.scratch_bytes
         self.memory = limits.memory
+        self.max_output = limits.max_output
+        self.early = b""  # stderr read while waiting for an acknowledgement: its program's, for its reader
         self.name = name or new_name()
         token = secrets.token_hex(16)
         self.mark = b"\0" + token.encode()
@@ -165,36 +165,6 @@ class Container(Ending, Between):
             self.stop()
             raise
 
-    def send(self, data):
-        """Write all of `data` to the container's stdin."""
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.proc.stdin.fileno(), view) :]
-
-    def read_ack(self, wait, cancel=None):
-        """True when the supervisor (or a session's kernel) acknowledges within `wait` seconds."""
-        return self._read(len(self.mark) + 1, time.monotonic() + wait, cancel) == self.mark + ACK
-
-    def _read(self, size, deadline, cancel):
-        """Exactly `size` bytes of stdout, or fewer at its end; None if they did not come by `deadline`."""
-        data = b""
-        fd = self.proc.stdout.fileno()
-        with Selector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            if cancel is not None:
-                selector.register(cancel, selectors.EVENT_READ)
-            while len(data) < size:
-                remaining = deadline - time.monotonic()
-                ready = selector.select(remaining) if remaining > 0 else []
-                if cancel is not None:
-                    cancel.check()
-                if not ready:
-                    return None
-                chunk = os.read(fd, size - len(data))
-                if not chunk:
-                    break
-                data += chunk
-        return data
 
 def new_name():
     return f"safecode-{uuid.uuid4().hex[:16]}"

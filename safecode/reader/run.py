@@ -67,6 +67,11 @@ def pump(container, reader, stdin, deadline, cancel):
     `stdin` None leaves the container's stdin alone: a session speaks on it between cells.
     """
     proc = container.proc
+    early, container.early = container.early, b""  # what came on stderr before the acknowledgement did
+    if early:
+        yield from reader.feed("stderr", early)
+        if reader.truncated:
+            return "output_limit"
     feed = _Input(proc.stdin, stdin if stdin is not None else b"", keep=stdin is None)
     with Selector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
