@@ -42,7 +42,24 @@ class Returns:
         self._arrive(container if why is None else None, container.name)
 
 
-class Pool(Returns):
+class Wakes:
+    """The part of a Pool that wakes who a change concerns: its own thread, and the callers in take(), each waiting on
+    a condition of its own (so that a container coming back wakes one caller of a hundred waiting, not all of them,
+    which would keep the GIL from every other thread, an asyncio loop's included). Uses the Pool's lock and line."""
+
+    def _changed(self, everyone=True):
+        """Wake the pool's thread, and every caller in line or, when the change is a container for it, the first.
+        Called with the lock held."""
+        self._lock.notify_all()
+        for waiter in list(self._waiting)[: None if everyone else 1]:
+            waiter.notify()
+
+    def _wake_all(self):
+        with self._lock:
+            self._changed()
+
+
+class Pool(Returns, Wakes):
     """Keeps up to `size` ready containers; a background thread replaces each one taken, or takes it back after its
     program (reuse). Thread-safe."""
 
@@ -56,9 +73,10 @@ class Pool(Returns):
         self._names = set()  # of the containers still starting (or coming back)
         self._out = set()  # containers running a program, that come back after it if it leaves them fit
         self._starting = 0
-        self._waiting = collections.deque()  # callers in take(), first come first
+        self._waiting = collections.deque()  # callers in take(), first come first: each one's condition
         self._failures, self._retry_at, self._closed = 0, 0.0, False
-        self._lock = threading.Condition()
+        self._mutex = threading.RLock()  # the lock of the pool's condition and of each waiting caller's
+        self._lock = threading.Condition(self._mutex)
         self._stop_starts = Cancel()
         self.unfit = 0  # ready containers found dead or talking when a caller came for them
         self.reasons = collections.deque(maxlen=REASONS)  # why, latest last (and why one could not come back)
@@ -87,7 +105,7 @@ class Pool(Returns):
         has any container, as each serves callers in turn: a burst larger than the pool queues, first come first
         served, rather than starting a container each."""
         deadline = time.monotonic() + wait
-        me = object()
+        me = threading.Condition(self._mutex)
         with self._lock, cancel.waking(self._wake_all) if cancel is not None else contextlib.nullcontext():
             self._waiting.append(me)
             try:
@@ -106,21 +124,17 @@ class Pool(Returns):
                         return None
                     if cancel is not None:
                         cancel.check()
-                    self._lock.wait(remaining)
+                    me.wait(remaining)
             finally:
                 self._waiting.remove(me)
-                self._lock.notify_all()  # the next in line may take one now, or see that none will come
-
-    def _wake_all(self):
-        with self._lock:
-            self._lock.notify_all()
+                self._changed(everyone=False)  # the next in line may take one now (none is worse off)
 
     def close(self):
         """Remove every pooled container, including those still starting; the pool then stays empty."""
         with self._lock:
             self._closed = True
             ready, self._ready = list(self._ready), collections.deque()
-            self._lock.notify_all()
+            self._changed()
         self._stop_starts.set()  # containers still starting are stopped where they are, not waited for
         for container in ready:
             container.close_idle()  # they all end at once...
@@ -151,7 +165,7 @@ class Pool(Returns):
         fit = collections.deque(container for container in self._ready if self._fit(container, "idle"))
         if len(fit) < len(self._ready):
             self._ready = fit
-            self._lock.notify_all()
+            self._changed()
 
     def _fill(self):
         with self._lock:
@@ -191,7 +205,7 @@ class Pool(Returns):
             if container is None:
                 self._starting -= 1
                 self._names.discard(name)
-                self._lock.notify_all()
+                self._changed(everyone=not self._ready)
                 return
         # The pool closed while this one started. It still counts as starting, so close() waits for it to be gone.
         try:
@@ -201,4 +215,4 @@ class Pool(Returns):
             with self._lock:
                 self._starting -= 1
                 self._names.discard(name)
-                self._lock.notify_all()
+                self._changed(everyone=not self._ready)
