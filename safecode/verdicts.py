@@ -157,11 +157,11 @@ def _limit(result):
 
 
 def _error(result):
-    """The verdict of an exception the program or its test raised, from the last line of its stderr."""
-    last = _last_line(result.stderr)
-    kind = last.split(":", 1)[0].strip()
-    if not kind or not kind.replace(".", "").replace("_", "").isalnum():
+    """The verdict of an exception the program or its test raised, from the line of its stderr that names it."""
+    last = _exception_line(result.stderr)
+    if not _names_exception(last):
         return None
+    kind = last.split(":", 1)[0].strip()
     if kind.split(".")[-1] in ("SyntaxError", "IndentationError", "TabError") and "Traceback" not in result.stderr:
         return Verdict.syntax_error, last  # raised while compiling main.py: python prints no traceback for it
     if kind.split(".")[-1] == "AssertionError":
@@ -172,6 +172,23 @@ def _error(result):
 def _last_line(text):
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip()[:300] if lines else ""
+
+
+def _exception_line(text):
+    """The last line of stderr; or, when it names no exception but a traceback came before it (processes whose
+    tracebacks interleave, one cut short, as a fork bomb's children's do), the last line after it that does."""
+    last = _last_line(text)
+    begun = text.find("Traceback (most recent call last):")
+    if _names_exception(last) or begun < 0:
+        return last
+    named = [line for line in text[begun:].splitlines() if _names_exception(line)]
+    return named[-1].strip()[:300] if named else last
+
+
+def _names_exception(line):
+    """Whether `line` is a traceback's last, `Name: message` or `Name`, unindented (a dotted name, as pkg.Error)."""
+    kind = line.split(":", 1)[0]
+    return bool(kind) and not kind[0].isspace() and kind.replace(".", "").replace("_", "").isalnum()
 
 
 def _compare(compare, expected, actual):

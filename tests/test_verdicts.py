@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from safecode import Case, Result, Verdict
-from safecode.verdicts import check_cases, check_compare, judge, program_for
+from safecode.verdicts import check_cases, check_compare, judge, program_for, run_verdict
 
 pytestmark = pytest.mark.pure
 
@@ -57,6 +57,20 @@ def test_a_wrong_answer_says_the_first_differing_line():
 ])
 def test_limits_and_errors(result, verdict):
     assert judge(Case(expected="x"), result, "")[0] is verdict
+
+
+@pytest.mark.parametrize("stderr, message", [
+    ("Traceback (most recent call last):\n  File \"/app/main.py\", line 7, in <module>\n    os.fork()\n"
+     "BlockingIOError: [Errno 11] Resource temporarily unavailable\nTraceback (most recent call last):\n"
+     "  File \"/app/main.py\", line 7, in <module>\n", "BlockingIOError: [Errno 11] Resource temporarily unavailable"),
+    ("Traceback (most recent call last):\n  File \"/app/main.py\", line 1\nKeyError: 'k'\n    os.fork()\n",
+     "KeyError: 'k'"),
+    ("a note the program wrote\n", "exit status 1"),  # no traceback: nothing is taken for an exception
+])
+def test_the_exception_is_named_even_when_tracebacks_interleave(stderr, message):
+    """A fork bomb's processes write their tracebacks at once, and the last may be cut short by the clean-up."""
+    verdict, said = run_verdict(ran(status="error", exit_code=1, stderr=stderr))
+    assert (verdict, said) == (Verdict.runtime_error, message)
 
 
 def test_a_test_passes_only_with_its_own_mark_at_the_end():
