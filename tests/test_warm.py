@@ -75,16 +75,18 @@ def test_time_limit_counts_from_the_handover():
 def test_a_container_that_died_while_idle_is_never_handed_out():
     with Sandbox(warm=1) as sandbox:
         wait_ready(sandbox, 1)
-        (name,) = engine.ours()
-        engine.docker("kill", name)
+        (idle,) = sandbox._pool._ready  # a look inside: its client says it ended a moment after the engine does
+        engine.docker("kill", idle.name)
         deadline = time.monotonic() + 10
-        while name in engine.ours():
+        while idle.name in engine.ours() or idle.proc.poll() is None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         taken = sandbox._pool.take()
-        assert taken is None or taken.name != name  # the dead one was dropped, not returned
-        if taken:
-            taken.discard()
+        try:
+            assert taken is None or taken.name != idle.name  # the dead one was dropped, not returned
+        finally:
+            if taken:
+                taken.discard()
         result = sandbox.execute("print('fine')")
         assert result.ok and result.stdout == "fine\n"
 
