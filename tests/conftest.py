@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 import pytest
@@ -102,6 +103,22 @@ def wait_ready(sandbox, count=1, seconds=30):
     while sandbox.stats()["ready"] < count:
         assert time.monotonic() < deadline, f"the pool never had {count} ready containers"
         time.sleep(0.02)
+
+
+def echoes_at_once(sandbox, count):
+    """`count` programs through `sandbox` at once, each on a thread of its own, each printing its number and its
+    stdin: what each printed, by number."""
+    printed = {}
+
+    def one(i):
+        printed[i] = sandbox.execute(f"import sys; print({i}, sys.stdin.read())", stdin=f"in{i}").stdout
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return printed
 
 
 def container_exists(container_id, endpoint=engine.LOCAL):

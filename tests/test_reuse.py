@@ -10,11 +10,10 @@ the time limit, an endless loop, a flood of output.
 
 import json
 import textwrap
-import threading
 
 import pytest
 
-from conftest import wait_ready
+from conftest import echoes_at_once, wait_ready
 from safecode import Sandbox
 
 PROBE = r"""
@@ -238,20 +237,11 @@ def test_the_last_of_its_programs_ends_the_container(docker):
 def test_a_burst_larger_than_the_pool_queues_for_its_containers(docker):
     """With reuse, 40 programs at once on 2 containers take turns on them, as a batch should, instead of starting
     a container each (without reuse, all but the pool's run cold: test_warm)."""
-    results = {}
     with Sandbox(warm=2, reuse=50) as sandbox:
         wait_ready(sandbox)
-
-        def one(i):
-            results[i] = sandbox.execute(f"import sys; print({i}, sys.stdin.read())", stdin=f"in{i}")
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        printed = echoes_at_once(sandbox, 40)
         stats = sandbox.stats()
-    assert {i: r.stdout for i, r in results.items()} == {i: f"{i} in{i}\n" for i in range(40)}
+    assert printed == {i: f"{i} in{i}\n" for i in range(40)}
     assert stats["cold"] == 0 and stats["warm"] == 40 and stats["reused"] == 38, stats
 
 

@@ -3,12 +3,11 @@
 import contextlib
 import signal
 import tempfile
-import threading
 import time
 
 import pytest
 
-from conftest import caller_process, end_process, wait_for_no_containers, wait_ready
+from conftest import caller_process, echoes_at_once, end_process, wait_for_no_containers, wait_ready
 from safecode import ImageNotFound, Sandbox
 from safecode import engine
 from safecode.engine.leftovers import remove_stale_code_dirs
@@ -124,20 +123,11 @@ def test_a_container_that_hangs_while_idle_is_replaced_and_the_program_still_run
 
 
 def test_many_threads_share_one_pool_without_cross_talk():
-    results = {}
     with Sandbox(warm=2) as sandbox:
         wait_ready(sandbox, 2)
-
-        def one(i):
-            results[i] = sandbox.execute(f"import sys; print({i}, sys.stdin.read())", stdin=f"in{i}")
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        printed = echoes_at_once(sandbox, 8)
         stats = sandbox.stats()
-    assert {i: r.stdout for i, r in results.items()} == {i: f"{i} in{i}\n" for i in range(8)}
+    assert printed == {i: f"{i} in{i}\n" for i in range(8)}
     assert stats["warm"] + stats["cold"] == 8 and stats["warm"] >= 2
 
 
